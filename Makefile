@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine:
+#   make test        everything CI checks
+#   make reproduce   the smoke-profile reproduction on the built-in SynthSurg data set
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
+export HF_HUB_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: test reproduce sync-check nbtest pytest venv clean-venv browser-deps
+
+venv: $(STAMP)
+
+# torch first, with the build pinned; then the package and its dev extras under the same pins.
+$(STAMP): settings.ini setup.py pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip wheel setuptools
+	$(PIP) torch==2.14.1 torchvision==0.29.1
+	$(PIP) -e ".[dev]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+# notebooks clean and library in sync: nbdev_clean / nbdev_export must change no file
+sync-check: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH bash .ci/check_sync.sh
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: $(STAMP) browser-deps
+	$(BIN)/python -m pytest tests/ -q -ra
+
+browser-deps:
+	@bash .ci/browser_deps.sh
+
+test: sync-check nbtest pytest
+
+reproduce: $(STAMP)
+	$(BIN)/simgen-nb reproduce --profile smoke
+
+clean-venv:
+	rm -rf $(VENV)
