@@ -1,0 +1,10 @@
+"""Convert m2caiSeg to the common format.
+
+    python data_prep/m2caiseg.py --src RAW --dst OUT [--task T] [--val V,..] [--test V,..] [--size S]
+
+Same as `simgen-nb data prepare m2caiseg ...`; see data_prep/README.md for where to get the data and its licence.
+"""
+from simgen_nb.prepare import script_main
+
+if __name__ == '__main__':
+    raise SystemExit(script_main('m2caiseg'))
