@@ -28,7 +28,7 @@ sync-check: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash .ci/check_sync.sh
 
 nbtest: $(STAMP)
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests/ -q -ra
