@@ -1,0 +1,160 @@
+"CASDM end to end: ci runs of each loss, guidance on/off, exact resume after the self-perceptual warm-up, train + sample CLI."
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from simgen_nb.casdm import CASDMTask, CASDMPipeline, casdm_config, LOSSES
+from simgen_nb.cli import build_parser
+from simgen_nb.core import SimGenError
+from simgen_nb.data import SegmentationDataset, save_pair, write_metadata, validate, read_manifest, read_mask
+from simgen_nb.train import TrainConfig, train, read_log, latest_checkpoint, load_run, read_config
+
+K = 3
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    "Tiny models on a shared CPU: one thread is many times faster than contending OpenMP threads."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_data(root: Path, n=8, size=16, seed=0) -> Path:
+    "Coloured rectangles whose colour is their class, with a few ignore pixels."
+    rng = np.random.default_rng(seed)
+    cols = np.array([[200, 60, 60], [60, 200, 60], [60, 60, 200]], np.uint8)
+    for i in range(n):
+        lab = np.zeros((size, size), np.uint8)
+        for k in range(1, K):
+            y, x = rng.integers(0, size - 4, 2); h, w = rng.integers(2, 6, 2)
+            lab[y:y + h, x:x + w] = k
+        lab[0, :2] = 255
+        img = np.clip(cols[np.minimum(lab, K - 1)] + rng.normal(0, 10, (size, size, 3)), 0, 255).astype(np.uint8)
+        save_pair(root, f'toy{i:03d}', img, lab)
+    classes = {'name': 'toy', 'ignore_index': 255,
+               'classes': [{'id': k, 'name': f'c{k}', 'color': cols[k].tolist()} for k in range(K)]}
+    ids = [f'toy{i:03d}' for i in range(n)]
+    write_metadata(root, classes, {'train': ids[:n - 3], 'val': ids[n - 3:n - 2], 'test': ids[n - 2:]}, source='toy')
+    return root
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp('casdm') / 'toy')
+
+
+def cli(*argv):
+    parser = build_parser(modules=('train', 'casdm'))
+    a = parser.parse_args([str(x) for x in argv])
+    return a.func(a)
+
+
+def run_task(data, out, loss, steps=4, stop=None, resume=None, **kw):
+    ds = SegmentationDataset(data, 'train')
+    cfg = replace(TrainConfig.for_profile('ci'), steps=steps)
+    task = CASDMTask(casdm_config('ci', num_classes=K, loss=loss, **kw))
+    return train(task, ds, cfg, out, resume=resume, stop_at_step=stop, progress=False, data=data)
+
+
+@pytest.mark.parametrize('loss', LOSSES)
+def test_ci_run_each_loss(data, tmp_path, loss):
+    run = run_task(data, tmp_path / 'run', loss)
+    log = read_log(run)
+    assert [r['step'] for r in log] == [1, 2, 3, 4]
+    assert all(np.isfinite(r['loss']) for r in log)
+    extra = load_file(latest_checkpoint(run) / 'extra.safetensors')
+    if loss == 'camse+casp':
+        assert [r['casp'] > 0 for r in log] == [False, False, True, True]     # ci warm-up: 2 steps
+        assert any(k.startswith('frozen.') for k in extra)
+    else:
+        assert 'casp' not in log[0] and not extra
+    cfg, pipe = load_run(run)
+    assert cfg['model'] == 'casdm' and cfg['task']['loss'] == loss
+    assert type(pipe).__name__ == 'CASDMPipeline'
+
+
+def test_guidance_on_off(data, tmp_path):
+    run = run_task(data, tmp_path / 'run', 'mse', steps=2)
+    _, pipe = load_run(run)
+    pipe.set_progress_bar_config(disable=True)
+    ds = SegmentationDataset(data, 'test')
+    maps = torch.stack([ds[i]['labels'] for i in range(len(ds))])
+    other = torch.roll(maps, 5, dims=-1)
+    g = lambda: [torch.Generator().manual_seed(i) for i in range(len(maps))]
+    on = pipe(maps, 3, 2.0, g(), 'pt').images
+    off = pipe(maps, 3, 1.0, g(), 'pt').images
+    assert not torch.allclose(on, off)
+    # guidance off (s=1) is the conditional model: it depends on the map
+    assert not torch.allclose(off, pipe(other, 3, 1.0, g(), 'pt').images)
+    # s=0 is the unconditional model: the map does not matter
+    torch.testing.assert_close(pipe(maps, 3, 0.0, g(), 'pt').images, pipe(other, 3, 0.0, g(), 'pt').images)
+
+
+def test_resume_exact_after_warmup(data, tmp_path):
+    straight = run_task(data, tmp_path / 'straight', 'camse+casp', steps=6)
+    part = run_task(data, tmp_path / 'resumed', 'camse+casp', steps=6, stop=4)        # stops after the warm-up (step 2)
+    assert any(k.startswith('frozen.') for k in load_file(latest_checkpoint(part) / 'extra.safetensors'))
+    run_task(data, tmp_path / 'resumed', 'camse+casp', steps=6, resume='latest')
+    a, b = latest_checkpoint(straight), latest_checkpoint(tmp_path / 'resumed')
+    assert a.name == b.name == 'checkpoint-6'
+    for f in ('model', 'ema', 'extra'):
+        sa, sb = load_file(a / f'{f}.safetensors'), load_file(b / f'{f}.safetensors')
+        assert sa.keys() == sb.keys() and sa
+        for k in sa: assert torch.equal(sa[k], sb[k]), (f, k)
+    la, lb = read_log(straight), read_log(tmp_path / 'resumed')
+    assert [(r['step'], r['loss'], r['casp']) for r in la] == [(r['step'], r['loss'], r['casp']) for r in lb]
+
+
+def test_cli_train_and_sample(data, tmp_path):
+    run, gen = tmp_path / 'run', tmp_path / 'gen'
+    cli('train', 'casdm', '--data', data, '--profile', 'ci', '--loss', 'camse+casp', '--class-weighting', 'dataset',
+        '--out', run, '--no-progress')
+    cfg = read_config(run)
+    assert cfg['task']['class_weighting'] == 'dataset' and len(cfg['task']['pixel_share']) == K
+    assert (run / 'samples' / 'step-0000004.png').exists()
+    cli('sample', run, '--maps', data, '--n', 4, '--steps', 2, '--guidance', 1.5, '--scheduler', 'ddim',
+        '--batch-size', 3, '--out', gen, '--device', 'cpu')
+    assert [p for p in validate(gen) if 'is empty' not in p] == []
+    m = read_manifest(gen)
+    assert m['provenance']['guidance'] == 1.5 and m['provenance']['steps'] == 2 and m['provenance']['run'] == str(run)
+    for i in range(4):
+        src = m['items'][f'gen{i:06d}']['source_map']
+        assert np.array_equal(read_mask(gen / 'masks' / f'gen{i:06d}.png'), read_mask(src))
+    with pytest.raises(SimGenError, match='--maps'):
+        cli('sample', run, '--n', 1, '--out', tmp_path / 'gen2', '--device', 'cpu')
+
+
+def test_loss_properties():
+    "The class-aware losses: MSE on one class, equal class totals, rare pixels weigh more, casp gradient path."
+    import copy
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+    from simgen_nb.losses import class_aware_mse, image_class_weights, casp_loss, predict_x0, q_sample
+    from simgen_nb.spade import SPADEUNet
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 3, 8, 8, generator=g)
+    torch.testing.assert_close(class_aware_mse(pred, target, torch.full((2, 8, 8), 2), K), F.mse_loss(pred, target))
+    lab = torch.zeros(1, 8, 8, dtype=torch.long); lab[0, 5:, :] = 1; lab[0, 0, 0] = 2
+    w = image_class_weights(lab, K)
+    totals = torch.stack([w[lab == c].sum() for c in range(K)])
+    torch.testing.assert_close(totals, torch.full((K,), 64 / K))
+    p = torch.zeros(1, 3, 8, 8, requires_grad=True)
+    class_aware_mse(p, torch.ones(1, 3, 8, 8), lab, K).backward()
+    assert p.grad[0, :, 0, 0].abs().sum() > p.grad[0, :, 7, 7].abs().sum() > p.grad[0, :, 2, 2].abs().sum()
+    torch.manual_seed(0)
+    online = SPADEUNet(sample_size=8, num_classes=K, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4)
+    frozen = copy.deepcopy(online).eval().requires_grad_(False)
+    ac = DDPMScheduler().alphas_cumprod
+    x0, labels = torch.rand(2, 3, 8, 8) * 2 - 1, lab.expand(2, -1, -1)
+    t, e = torch.tensor([50, 400]), torch.randn(2, 3, 8, 8)
+    x_t = q_sample(x0, e, t, ac)
+    x0_hat = predict_x0(x_t, online(x_t, t, labels).sample, t, ac)
+    casp_loss(frozen, x0, x0_hat, online.encode_map(labels), labels, torch.tensor([300, 20]), torch.randn(2, 3, 8, 8), ac,
+              ('mid', 'up'), lambda l: image_class_weights(l, K)).backward()
+    assert sum(p.grad.abs().sum() for p in online.parameters() if p.grad is not None) > 0
+    assert all(p.grad is None for p in frozen.parameters())
