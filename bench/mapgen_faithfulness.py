@@ -1,6 +1,7 @@
 """Prompt faithfulness of the text-prompted map generator on held-out SynthSurg prompts, per guidance scale.
 
     python bench/mapgen_faithfulness.py [--profile smoke] [--steps N] [--n 48] [--n-data 800] [--data DIR] [--work DIR]
+    python bench/mapgen_faithfulness.py --run runs/demo/mapgen-synthsurg-s0 --n 200     # a trained run, its own data set
 
 Trains a map generator (`simgen-nb train mapgen`, the profile's config) on SynthSurg (generated with the
 map generator's size unless --data names a data set in the common format), describes the held-out maps of the data
@@ -9,8 +10,9 @@ and scores presence precision/recall, location, size-bin and count accuracy (`ma
 is the unconditional model: the baseline every prompt-following number must beat. Each scale is also scored
 after removing regions below --min-area px (the optional post-processing), so its benefit is measured.
 
-Writes bench/results/mapgen_faithfulness.json and .md, and figures/<profile>/mapgen_prompts.png (prompts, the
-held-out map they describe, and the generated maps). Smoke numbers are a pipeline check, not results.
+Writes bench/results/mapgen_faithfulness.json and .md (smoke) or mapgen_faithfulness_<profile>.json and .md, and
+figures/<profile>/mapgen_prompts.png (prompts, the held-out map they describe, and the generated maps). Smoke numbers
+are a pipeline check, not results.
 """
 import argparse, json, os, platform, sys, tempfile, time
 from pathlib import Path
@@ -63,6 +65,7 @@ def main():
     ap.add_argument('--data', default=None, help='data set in the common format (default: SynthSurg)')
     ap.add_argument('--work', default=None, help='folder for the data set and the run (default: a temp dir)')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--run', default=None, help='a trained map-generator run (no training; its profile and data set are used)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from simgen_nb.cli import main as cli
@@ -70,15 +73,21 @@ def main():
     from simgen_nb.data import read_classes
     from simgen_nb import mapgen as M
 
-    work = Path(args.work or tempfile.mkdtemp(prefix='mapgen-bench-'))
-    data = Path(args.data) if args.data else make_data(work/'synthsurg', args.n_data, M.mapgen_config(args.profile).size)
-    run = work/f'mapgen-{args.profile}'
+    if args.run:
+        import yaml
+        run = Path(args.run)
+        saved = yaml.safe_load((run/'config.yaml').read_text())
+        args.profile, data = saved['profile'], Path(args.data or saved['data'])
+    else:
+        work = Path(args.work or tempfile.mkdtemp(prefix='mapgen-bench-'))
+        data = Path(args.data) if args.data else make_data(work/'synthsurg', args.n_data, M.mapgen_config(args.profile).size)
+        run = work/f'mapgen-{args.profile}'
     t0 = time.time()
     if not (run/'pipeline'/'model_index.json').exists():
         flags = ['train', 'mapgen', '--data', str(data), '--profile', args.profile, '--out', str(run), '--no-progress']
         if args.steps: flags += ['--steps', str(args.steps)]
         if cli(flags) != 0: raise SystemExit('training failed')
-    train_s = time.time() - t0
+    train_s = time.time() - t0 if not args.run else float(read_log(run)[-1]['seconds'])
     cfg, pipe = load_run(run)
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = make_scheduler('dpmsolver', pipe.scheduler.config)
@@ -102,7 +111,8 @@ def main():
         'rows': rows}
     out = ROOT/'bench'/'results'
     out.mkdir(parents=True, exist_ok=True)
-    (out/'mapgen_faithfulness.json').write_text(json.dumps(result, indent=1) + '\n')
+    stem = 'mapgen_faithfulness' if args.profile == 'smoke' else f'mapgen_faithfulness_{args.profile}'
+    (out/f'{stem}.json').write_text(json.dumps(result, indent=1) + '\n')
     cols = ['guidance', 'remove_below', 'presence_precision', 'presence_recall', 'location_acc', 'size_acc', 'count_acc']
     md = [f'# Map generator: prompt faithfulness ({result["label"]})', '',
           f'{result["heldout_maps"]} held-out prompt lists ({result["data_name"]}, {c.sample_size} px), '
@@ -111,7 +121,7 @@ def main():
           '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     md += ['| ' + ' | '.join(f'{r[k]:.3f}' if isinstance(r[k], float) else str(r[k]) for k in cols) + ' |' for r in rows]
     md += ['', f'Training {train_s:.0f} s, evaluation {eval_s:.0f} s on {result["machine"]}.']
-    (out/'mapgen_faithfulness.md').write_text('\n'.join(md) + '\n')
+    (out/f'{stem}.md').write_text('\n'.join(md) + '\n')
     colors = np.array(c.class_colors, np.uint8)
     from simgen_nb.data import read_mask, resize_pair
     show = list(range(min(6, len(samples))))
