@@ -18,7 +18,7 @@ from .core import SimGenError
 from .spade import SPADEUNet
 from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
                               predict_x0, q_sample, feature_modules)
-from .train import (Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run,
+from .train import (Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
                              make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
@@ -313,8 +313,7 @@ def _train_cmd(args) -> int:
     given = {k: getattr(args, k) for k in _TASK_FLAGS if getattr(args, k, None) is not None}
     if saved is not None:
         cfg = CASDMConfig(**saved).check()
-        bad = [k for k, v in given.items() if getattr(cfg, k) != v]
-        if bad: raise SimGenError(f'{Path(args.out)/"config.yaml"}: --{bad[0].replace("_", "-")} differs from the saved run; resume without it')
+        check_resume_flags(args.out, cfg, given)
     else:
         ds0 = SegmentationDataset(args.data, 'train')
         if given.get('class_weighting') == 'dataset':

@@ -693,7 +693,7 @@ _TASK_FLAGS = {'clip_model': dict(help="open_clip model (default: the profile's;
                'prediction_type': dict(choices=['epsilon', 'sample', 'v_prediction'], help="what the U-Net predicts (default: the profile's)")}
 
 def _train_cmd(args) -> int:
-    from simgen_nb.train import config_from_args, run_train_command
+    from simgen_nb.train import config_from_args, run_train_command, check_resume_flags
     from simgen_nb.data import SegmentationDataset, read_classes
     train_cfg, saved = config_from_args(args)
     if args.data is None: raise SimGenError('simgen-nb train mapgen: --data DIR is required')
@@ -701,8 +701,7 @@ def _train_cmd(args) -> int:
     if given.get('clip_pretrained', '').lower() == 'none': given['clip_pretrained'] = None
     if saved is not None:
         cfg = MapGenConfig(**{k: v for k, v in saved.items() if k != 'encoder_note'})
-        bad = [k for k, v in given.items() if getattr(cfg, k) != v]
-        if bad: raise SimGenError(f'{Path(args.out)/"config.yaml"}: --{bad[0].replace("_", "-")} differs from the saved run; resume without it')
+        check_resume_flags(args.out, cfg, given)
     else:
         cfg = mapgen_config(train_cfg.profile, **given)
         if 'clip_pretrained' in given and given['clip_pretrained'] is None: cfg.clip_pretrained = None

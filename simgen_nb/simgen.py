@@ -20,7 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError
 from .nets import UNetSpec, UNET_PROFILES, residual_unet
 from . import palette as pal
-from .train import (Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command,
+from .train import (Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
@@ -257,8 +257,7 @@ def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenCon
     if saved is None: return SimGenConfig.for_profile(profile, **over)
     saved = {k: v for k, v in saved.items() if k != 'classes'}
     cfg = SimGenConfig(**saved)
-    bad = [k for k, v in over.items() if getattr(cfg, k) != v]
-    if bad: raise SimGenError(f'{args.out}/config.yaml: --{bad[0].replace("_", "-")} differs from the saved run')
+    check_resume_flags(args.out, cfg, over)
     return cfg
 
 def _train_cmd(args):

@@ -21,8 +21,8 @@ from .core import SimGenError, atomic_path, atomic_write_text, derive_seed, gene
 __all__ = ['PROFILES', 'CKPT_RE', 'SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig', 'SampleRNG', 'global_batch_indices',
            'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config', 'load_checkpoint_weights',
            'load_run', 'read_log', 'unwrap', 'Task', 'write_config', 'lr_factor', 'train', 'add_train_args',
-           'config_from_args', 'run_train_command', 'add_sample_args', 'make_scheduler', 'sample_shard',
-           'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
+           'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args', 'make_scheduler',
+           'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -487,11 +487,18 @@ def config_from_args(args) -> tuple[TrainConfig, dict | None]:
         base = TrainConfig(**saved['train'])
         if args.profile is not None and args.profile != base.profile:
             raise SimGenError(f'{cfg_path}: the run has profile {base.profile!r}, not {args.profile!r}')
-        bad = [k for k, v in overrides.items() if getattr(base, k) != v]
-        if bad: raise SimGenError(f'{cfg_path}: --{bad[0].replace("_", "-")} differs from the saved run; resume without it or start a new --out')
+        check_resume_flags(args.out, base, overrides)
         if getattr(args, 'data', None) is None: args.data = saved.get('data')
         return base, saved.get('task')
     return TrainConfig.for_profile(args.profile or 'smoke', **overrides), None
+
+def check_resume_flags(run_dir, saved_config, given: dict) -> None:
+    "On resume, every flag given on the command line must equal the saved run's value (`given`: name -> value)."
+    bad = [k for k, v in given.items() if getattr(saved_config, k) != v]
+    if bad:
+        k = bad[0]
+        raise SimGenError(f'{Path(run_dir)/"config.yaml"}: --{k.replace("_", "-")} {given[k]!r} differs from the saved run\'s '
+                          f'{getattr(saved_config, k)!r}; resume without it or start a new --out')
 
 def run_train_command(args, task, dataset) -> Path:
     "Train from parsed `simgen-nb train <model>` flags (used by the models' CLI handlers)."
