@@ -1,10 +1,10 @@
 """Figures and tables of the trained `demo` models that the module notebooks show (figures/demo/).
 
-    python bench/demo_figures.py palettes [--root runs/demo] [--n 64]   # SimGen: mask decoding per palette
+    python bench/demo_figures.py palettes [--root runs/demo] [--n 64] [--sampler ddpm-1000]   # SimGen: decoding per palette
     python bench/demo_figures.py casdm [--root runs/demo] [--n 8]       # CASDM: images from held-out maps
 
 `palettes` samples every SimGen palette arm (`simgen-<palette>-synthsurg-s0-abl<steps>`, equal budgets) and the
-headline CFL model (`simgen-cfl-synthsurg-s0`) with DPM-Solver++ and reports the fraction of generated mask pixels
+headline CFL model (`simgen-cfl-synthsurg-s0`) with one sampler and reports the fraction of generated mask pixels
 whose colour lies within a fixed absolute distance of the palette colour they decode to, plus the distance quantiles:
 figures/demo/simgen_palette_decode.{csv,md,png}. `casdm` draws the held-out test maps of the CASDM headline run's
 data set, their real images and CASDM's images at two guidance scales: figures/demo/casdm_heldout.png.
@@ -37,9 +37,10 @@ def palettes(args):
     for run in runs:
         cfg, pipe = load_run(run)
         pipe.set_progress_bar_config(disable=True)
-        pipe.scheduler = make_scheduler('dpmsolver', pipe.scheduler.config)
+        sname, ssteps = args.sampler.rsplit('-', 1)
+        pipe.scheduler = make_scheduler(sname, pipe.scheduler.config)
         t0 = time.perf_counter()
-        out = pipe(batch_size=args.n, num_inference_steps=args.steps, generator=sample_generators(0, range(args.n)), output_type='np')
+        out = pipe(batch_size=args.n, num_inference_steps=int(ssteps), generator=sample_generators(0, range(args.n)), output_type='np')
         sec = time.perf_counter() - t0
         d = np.asarray(out.distances, np.float64)
         pal = cfg['task']['palette']
@@ -49,7 +50,7 @@ def palettes(args):
                      **{f'within {t}': float((d <= t).mean()) for t in THRESHOLDS},
                      'median distance': float(np.median(d)), 'p95 distance': float(np.quantile(d, 0.95)),
                      'final loss': float(pd.read_csv(run/'log.csv')['loss'].iloc[-1]), 'images': args.n,
-                     'sampler': f'dpmsolver-{args.steps}', 's / image': sec / args.n})
+                     'sampler': args.sampler, 's / image': sec / args.n})
         dists[label] = d.ravel()
         grids[label] = out
         print(rows[-1], flush=True)
@@ -61,7 +62,7 @@ def palettes(args):
     md = ['**demo (CPU, SynthSurg 64 px)** — SimGen mask decoding per palette: the fraction of generated mask pixels whose '
           'colour lies within an absolute distance (colour cube [-1, 1]^3) of the palette colour it decodes to; higher is better.', '',
           table.to_markdown(index=False, floatfmt='.4g'), '',
-          f'Seed 0; {args.n} samples per model, DPM-Solver++ {args.steps} steps, sampling seeds 0..{args.n - 1}; {machine}. '
+          f'Seed 0; {args.n} samples per model, sampler {args.sampler}, sampling seeds 0..{args.n - 1}; {machine}. '
           'The palette arms share one budget (the ablation arms of the demo profile); the headline row is the longer CFL run.']
     (out_dir/'simgen_palette_decode.md').write_text('\n'.join(md) + '\n')
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={'width_ratios': [1.3, 1]})
@@ -76,7 +77,7 @@ def palettes(args):
         axes[1].bar(x + i * w, [r[f'within {t}'] for t in THRESHOLDS], w, label=r['model'])
     axes[1].set_xticks(x + 0.4 - w / 2, [f'within {t}' for t in THRESHOLDS]); axes[1].set_ylim(0, 1)
     axes[1].set_ylabel('fraction of mask pixels'); axes[1].legend(fontsize=7); axes[1].set_title('clean decoding')
-    fig.suptitle(f'SimGen demo: mask decoding per palette ({args.n} samples, DPM-Solver++ {args.steps})', fontsize=10)
+    fig.suptitle(f'SimGen demo: mask decoding per palette ({args.n} samples, {args.sampler})', fontsize=10)
     fig.tight_layout(); fig.savefig(out_dir/'simgen_palette_decode.png', dpi=110); plt.close(fig)
     # one sample grid per palette arm (image / decoded mask / overlay), for the notebook
     from simgen_nb.simgen import sample_figure
@@ -125,7 +126,8 @@ def main():
     ap.add_argument('what', choices=['palettes', 'casdm'])
     ap.add_argument('--root', default=str(ROOT/'runs'/'demo'))
     ap.add_argument('--n', type=int, default=None, help='samples per model (palettes: 64) or maps (casdm: 8)')
-    ap.add_argument('--steps', type=int, default=25, help='DPM-Solver++ steps')
+    ap.add_argument('--steps', type=int, default=25, help='casdm: DPM-Solver++ steps')
+    ap.add_argument('--sampler', default='dpmsolver-25', help='palettes: scheduler-steps (ddpm-1000, ddim-50, dpmsolver-25, ...)')
     ap.add_argument('--threads', type=int, default=None)
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)

@@ -62,7 +62,8 @@ def main():
     ap.add_argument('--samplers', default='ddpm-1000,ddim-50,dpmsolver-25,dpmsolver-15,dpmsolver-10')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
-    ap.add_argument('--figure', default=None, help='also write the dpmsolver-25 sample grid here (PNG)')
+    ap.add_argument('--figure', default=None, help='also write the sample grid of --figure-sampler here (PNG)')
+    ap.add_argument('--figure-sampler', default='dpmsolver-25', help='the sampler whose grid --figure shows (one of --samplers)')
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'/'sampling'))
     ap.add_argument('--real', default=None, help='real data set (common format) for KID and alignment, with --segmenter')
     ap.add_argument('--segmenter', default=None, help='segmenter run (simgen-nb train segmenter) judging KID and alignment')
@@ -91,7 +92,7 @@ def main():
         if args.device.startswith('cuda'): row['peak_gpu_mem_mb'] = torch.cuda.max_memory_allocated() / 2**20
         if args.real: row.update(judge(out, pipe, args, spec))
         rows.append(row); print(json.dumps(row), flush=True)
-        if args.figure and spec == 'dpmsolver-25':
+        if args.figure and spec == args.figure_sampler:
             Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
             sample_figure(out, pipe.class_colors()).save(args.figure)
     res = {'benchmark': 'sampling', **what, 'palette': pipe.config.palette_kind, 'image_size': pipe.unet.config.sample_size,

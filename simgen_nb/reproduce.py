@@ -183,7 +183,7 @@ SETTINGS = {
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=256, sample_steps=25, features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=200, train_steps={'simgen': 3000, 'casdm': 1000, 'mapgen': 1000},
-                      ablation_steps=800, label='demo (CPU, SynthSurg)'),
+                      ablation_steps=600, label='demo (CPU, SynthSurg)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, label='paper'),
