@@ -7,7 +7,8 @@
 headline CFL model (`simgen-cfl-synthsurg-s0`) with one sampler and reports the fraction of generated mask pixels
 whose colour lies within a fixed absolute distance of the palette colour they decode to, plus the distance quantiles:
 figures/demo/simgen_palette_decode.{csv,md,png}. `casdm` draws the held-out test maps of the CASDM headline run's
-data set, their real images and CASDM's images at two guidance scales: figures/demo/casdm_heldout.png.
+data set, their real images and CASDM's images at two guidance scales: figures/demo/casdm_heldout.png
+(DDPM, 50 steps) or casdm_heldout_<sampler>.png.
 The SimGen sample grid and sampler timings come from bench/sampling.py; the map generator's table from
 bench/mapgen_faithfulness.py.
 """
@@ -103,22 +104,23 @@ def casdm(args):
     run = Path(args.root)/'casdm-camse+casp-synthsurg-s0'
     cfg, pipe = load_run(run)
     pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = make_scheduler('dpmsolver', pipe.scheduler.config)
+    sname, ssteps = args.sampler.rsplit('-', 1)
+    pipe.scheduler = make_scheduler(sname, pipe.scheduler.config)
     parts = []
     for g in (1.0, 3.0):
-        im = heldout_figure(pipe, cfg['data'], 'test', n=args.n, steps=args.steps, guidance=g, seed=0, scale=2)
+        im = heldout_figure(pipe, cfg['data'], 'test', n=args.n, steps=int(ssteps), guidance=g, seed=0, scale=2)
         if not parts: parts.append(im.crop((0, 0, im.width, 2 * im.height // 3)))       # maps, real images
         parts.append(im.crop((0, 2 * im.height // 3, im.width, im.height)))              # generated at guidance g
     pad = 18
     canvas = Image.new('RGB', (parts[0].width, sum(p.height for p in parts) + pad * 4), 'white')
     y, draw = pad, ImageDraw.Draw(canvas)
-    titles = ['held-out maps / their real images', 'CASDM, guidance 1 (conditional only)', 'CASDM, guidance 3']
+    titles = ['held-out maps / their real images', f'CASDM, guidance 1 (conditional only), {args.sampler}', f'CASDM, guidance 3, {args.sampler}']
     for title, p in zip(titles, parts):
         draw.text((2, y - 14), title, fill='black'); canvas.paste(p, (0, y)); y += p.height + pad
-    out = ROOT/'figures'/'demo'/'casdm_heldout.png'
+    out = ROOT/'figures'/'demo'/(f'casdm_heldout_{args.sampler}.png' if args.sampler != 'ddpm-50' else 'casdm_heldout.png')
     out.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out)
-    print(f'wrote {out} from {run} ({cfg["train"]["steps"]} steps, loss {cfg["task"]["loss"]})')
+    print(f'wrote {out} from {run} ({cfg["train"]["steps"]} steps, loss {cfg["task"]["loss"]}, {args.sampler})')
 
 
 def main():
@@ -126,12 +128,13 @@ def main():
     ap.add_argument('what', choices=['palettes', 'casdm'])
     ap.add_argument('--root', default=str(ROOT/'runs'/'demo'))
     ap.add_argument('--n', type=int, default=None, help='samples per model (palettes: 64) or maps (casdm: 8)')
-    ap.add_argument('--steps', type=int, default=25, help='casdm: DPM-Solver++ steps')
-    ap.add_argument('--sampler', default='dpmsolver-25', help='palettes: scheduler-steps (ddpm-1000, ddim-50, dpmsolver-25, ...)')
+    ap.add_argument('--sampler', default=None, help='scheduler-steps (ddpm-1000, ddim-50, dpmsolver-25, ...); default '
+                    'palettes: dpmsolver-25, casdm: ddpm-50 (casdm_heldout.png; other samplers get their own file)')
     ap.add_argument('--threads', type=int, default=None)
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
     args.n = args.n or (64 if args.what == 'palettes' else 8)
+    args.sampler = args.sampler or ('dpmsolver-25' if args.what == 'palettes' else 'ddpm-50')
     {'palettes': palettes, 'casdm': casdm}[args.what](args)
 
 
