@@ -160,7 +160,7 @@ class Settings:
     eval_size: int                 # resolution of every metric and of the downstream segmenters (multiple of 32)
     seeds: tuple                   # seeds of the ablation arms and downstream comparisons
     n_samples: int                 # generated pairs per model and seed
-    sample_steps: int              # DPM-Solver++ steps for generated sets
+    sample_steps: int              # sampler steps for generated sets
     features: str                  # feature extractor of FID/KID/SID ('segmenter' offline; 'inception' with weights)
     samplers: tuple                # E6: (scheduler, steps, n images)
     guidance: tuple                # E4: map guidance scales
@@ -168,6 +168,7 @@ class Settings:
     train_steps: int | dict | None = None   # training steps of the headline models: one number, or {model: steps} (None: the model profile's default)
     ablation_steps: int | None = None       # training steps of every ablation arm and seed (None: the headline budget)
     label: str = ''                # how tables are labelled
+    sampler: str = 'dpmsolver'     # scheduler of generated sets ('ddpm' where a short-trained model needs the ancestral sampler)
 
     def steps_for(self, model: str) -> int | None:
         "The headline training budget of `model` ('simgen', 'casdm', 'mapgen'); None: the model profile's default."
@@ -180,7 +181,7 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=256, sample_steps=25, features='segmenter',
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=256, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=200, train_steps={'simgen': 3000, 'casdm': 1000, 'mapgen': 1000},
                       ablation_steps=600, label='demo (CPU, SynthSurg)'),
@@ -268,12 +269,12 @@ class Context:
         if a is None or a == h: return self.train(model, data, f'{base}-s{seed}', seed=seed, **flags)
         return self.train(model, data, f'{base}-s{seed}-abl{a}', seed=seed, steps=a, **flags)
 
-    def sample(self, run: Path, name: str, n: int | None = None, steps: int | None = None, scheduler: str = 'dpmsolver',
+    def sample(self, run: Path, name: str, n: int | None = None, steps: int | None = None, scheduler: str | None = None,
                seed: int = 0, **flags) -> Path:
         "The generated data set `runs/<profile>/generated/<name>` from `run` (reused when made with the same inputs)."
         out = self.runs/'generated'/name
         argv = ['sample', str(run), '--n', str(n or self.settings.n_samples), '--steps', str(steps or self.settings.sample_steps),
-                '--scheduler', scheduler, '--seed', str(seed), '--out', str(out)]
+                '--scheduler', scheduler or self.settings.sampler, '--seed', str(seed), '--out', str(out)]
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, run)
 
@@ -290,7 +291,7 @@ class Context:
         "Text -> map -> image into `runs/<profile>/generated/<name>` (reused when made with the same inputs)."
         out = self.runs/'generated'/name
         argv = ['generate', '--prompts', str(prompts), '--mapgen', str(mapgen), '--casdm', str(casdm), '--out', str(out),
-                '--steps', str(self.settings.sample_steps), '--seed', str(seed)]
+                '--steps', str(self.settings.sample_steps), '--scheduler', self.settings.sampler, '--seed', str(seed)]
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, casdm)
 
