@@ -181,7 +181,7 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=256, sample_steps=50, sampler='ddpm', features='segmenter',
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=128, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=200, train_steps={'simgen': 3000, 'casdm': 1000, 'mapgen': 1000},
                       ablation_steps=600, label='demo (CPU, SynthSurg)'),
