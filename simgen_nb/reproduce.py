@@ -167,6 +167,8 @@ class Settings:
     faith_n: int                   # E4: held-out prompt sets
     train_steps: int | dict | None = None   # training steps of the headline models: one number, or {model: steps} (None: the model profile's default)
     ablation_steps: int | None = None       # training steps of every ablation arm and seed (None: the headline budget)
+    train_flags: dict = dataclasses.field(default_factory=dict)  # {model: {flag: value}} added to every training run (e.g. a resolution)
+    seg_steps: int | None = None   # training steps of every segmenter (None: the segmenter profile's default)
     label: str = ''                # how tables are labelled
     sampler: str = 'dpmsolver'     # scheduler of generated sets ('ddpm' where a short-trained model needs the ancestral sampler)
 
@@ -181,10 +183,12 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=64, seeds=(0, 1, 2), n_samples=128, sample_steps=50, sampler='ddpm', features='segmenter',
+    # demo: one sitting on a 2-core CPU (about 75 min): the demo networks at 32 px, every arm and seed at the headline budget
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=96, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
-                      guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=200, train_steps={'simgen': 3000, 'casdm': 1000, 'mapgen': 1000},
-                      ablation_steps=600, label='demo (CPU, SynthSurg)'),
+                      guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': 1200, 'casdm': 600, 'mapgen': 600},
+                      train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
+                      seg_steps=800, label='demo (CPU, SynthSurg, 32 px)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, label='paper'),
@@ -244,6 +248,7 @@ class Context:
         "The run `runs/<profile>/<name>`: reused when finished with the same inputs, resumed when interrupted, else trained."
         run = self.runs/name
         steps = steps if steps is not None else self.settings.steps_for(model)
+        flags = {**self.settings.train_flags.get(model, {}), **flags}   # the profile's extra flags; the caller's win
         argv = ['train', model, '--data', str(data), '--profile', self.profile, '--out', str(run), '--seed', str(seed)]
         if steps is not None:
             argv += ['--steps', str(steps)]
@@ -300,7 +305,8 @@ class Context:
         from simgen_nb.segment import seg_config, train_segmenter
         run = self.runs/'segmenters'/name
         roots = [str(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed)
+        steps = {} if self.settings.seg_steps is None else {'steps': self.settings.seg_steps}
+        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed, **steps)
         fp = {'data': roots, 'config': dataclasses.asdict(cfg), 'test': str(test),
               'manifests': [_fingerprint([], Path(r))['data_manifest'] for r in roots]}
         fp_file = run.parent/f'{name}.reproduce.json'
