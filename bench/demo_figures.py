@@ -1,13 +1,17 @@
-"""Figures and tables of the trained `demo` models that the module notebooks show (figures/demo/).
+"""Figures and tables of the 64-px demo networks that the module notebooks show (figures/demo-64px/).
 
-    python bench/demo_figures.py palettes [--root runs/demo] [--n 64] [--sampler ddpm-1000]   # SimGen: decoding per palette
-    python bench/demo_figures.py casdm [--root runs/demo] [--n 8]       # CASDM: images from held-out maps
+    python bench/demo_figures.py palettes [--root runs/demo-64px] [--n 64] [--sampler ddpm-1000]   # SimGen: decoding per palette
+    python bench/demo_figures.py casdm [--root runs/demo-64px] [--n 8]       # CASDM: images from held-out maps
+
+The runs are trained by hand with `simgen-nb train ... --profile demo` (the demo networks at their own 64 px);
+figures/demo-64px/README.md has the commands. (`simgen-nb reproduce --profile demo` trains the same networks at
+32 px so that every experiment and seed fits one sitting; its outputs are figures/demo/.)
 
 `palettes` samples every SimGen palette arm (`simgen-<palette>-synthsurg-s0-abl<steps>`, equal budgets) and the
 headline CFL model (`simgen-cfl-synthsurg-s0`) with one sampler and reports the fraction of generated mask pixels
 whose colour lies within a fixed absolute distance of the palette colour they decode to, plus the distance quantiles:
-figures/demo/simgen_palette_decode.{csv,md,png}. `casdm` draws the held-out test maps of the CASDM headline run's
-data set, their real images and CASDM's images at two guidance scales: figures/demo/casdm_heldout.png
+figures/demo-64px/simgen_palette_decode.{csv,md,png}. `casdm` draws the held-out test maps of the CASDM headline run's
+data set, their real images and CASDM's images at two guidance scales: figures/demo-64px/casdm_heldout.png
 (DDPM, 50 steps) or casdm_heldout_<sampler>.png.
 The SimGen sample grid and sampler timings come from bench/sampling.py; the map generator's table from
 bench/mapgen_faithfulness.py.
@@ -56,7 +60,7 @@ def palettes(args):
         grids[label] = out
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    out_dir = ROOT/'figures'/'demo'
+    out_dir = Path(args.figures)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir/'simgen_palette_decode.csv', index=False)
     machine = f'{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads'
@@ -117,7 +121,7 @@ def casdm(args):
     titles = ['held-out maps / their real images', f'CASDM, guidance 1 (conditional only), {args.sampler}', f'CASDM, guidance 3, {args.sampler}']
     for title, p in zip(titles, parts):
         draw.text((2, y - 14), title, fill='black'); canvas.paste(p, (0, y)); y += p.height + pad
-    out = ROOT/'figures'/'demo'/(f'casdm_heldout_{args.sampler}.png' if args.sampler != 'ddpm-50' else 'casdm_heldout.png')
+    out = Path(args.figures)/(f'casdm_heldout_{args.sampler}.png' if args.sampler != 'ddpm-50' else 'casdm_heldout.png')
     out.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out)
     print(f'wrote {out} from {run} ({cfg["train"]["steps"]} steps, loss {cfg["task"]["loss"]}, {args.sampler})')
@@ -126,7 +130,8 @@ def casdm(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('what', choices=['palettes', 'casdm'])
-    ap.add_argument('--root', default=str(ROOT/'runs'/'demo'))
+    ap.add_argument('--root', default=str(ROOT/'runs'/'demo-64px'))
+    ap.add_argument('--figures', default=str(ROOT/'figures'/'demo-64px'), help='where figures and tables go')
     ap.add_argument('--n', type=int, default=None, help='samples per model (palettes: 64) or maps (casdm: 8)')
     ap.add_argument('--sampler', default=None, help='scheduler-steps (ddpm-1000, ddim-50, dpmsolver-25, ...); default '
                     'palettes: dpmsolver-25, casdm: ddpm-50 (casdm_heldout.png; other samplers get their own file)')

@@ -11,7 +11,7 @@ is the unconditional model: the baseline every prompt-following number must beat
 after removing regions below --min-area px (the optional post-processing), so its benefit is measured.
 
 Writes bench/results/mapgen_faithfulness.json and .md (smoke) or mapgen_faithfulness_<profile>.json and .md, and
-figures/<profile>/mapgen_prompts.png (prompts, the held-out map they describe, and the generated maps). Smoke numbers
+figures/<profile>/mapgen_prompts.png (or --figures DIR; prompts, the held-out map they describe, and the generated maps). Smoke numbers
 are a pipeline check, not results.
 """
 import argparse, json, os, platform, sys, tempfile, time
@@ -65,6 +65,7 @@ def main():
     ap.add_argument('--data', default=None, help='data set in the common format (default: SynthSurg)')
     ap.add_argument('--work', default=None, help='folder for the data set and the run (default: a temp dir)')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--figures', default=None, help='folder of mapgen_prompts.png (default: figures/<profile>)')
     ap.add_argument('--run', default=None, help='a trained map-generator run (no training; its profile and data set are used)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -129,7 +130,7 @@ def main():
     for i in show:
         lab = read_mask(Path(data)/'masks'/f'{ids[i]}.png')
         src.append(resize_pair(np.zeros(lab.shape + (3,), np.uint8), lab, c.sample_size)[1])
-    figure(pipe, [samples[i] for i in show], src, colors, ROOT/'figures'/args.profile/'mapgen_prompts.png',
+    figure(pipe, [samples[i] for i in show], src, colors, Path(args.figures or ROOT/'figures'/args.profile)/'mapgen_prompts.png',
            3.0, args.sample_steps, 0)
     print('\n'.join(md))
 
