@@ -65,5 +65,9 @@ def test_two_processes_match_one(tmp_path):
     for a, b in zip(one, two):
         assert abs(a['loss'] - b['loss']) <= 1e-5 * max(1.0, abs(a['loss'])), (a, b)
     w1, w2 = load_checkpoint_weights(tmp_path/'one'/'checkpoint-4'), load_checkpoint_weights(tmp_path/'two'/'checkpoint-4')
-    for k in w1: torch.testing.assert_close(w1[k], w2[k], rtol=1e-4, atol=1e-5)
+    # Adam divides each update by the gradient's running RMS, so a parameter whose gradient is near zero can move by a
+    # sizeable part of a step on the rounding of DDP's all-reduce alone (seen: 2.6e-5 here, 2.6 % of the ci lr).
+    # A wrong batch split or unsynchronised gradients move every weight by whole steps (~lr): allow a tenth of one.
+    lr = TrainConfig.for_profile('ci').lr
+    for k in w1: torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=0.1 * lr)
     assert json.loads((tmp_path/'two'/'checkpoint-4'/'state.json').read_text())['processes'] == 2   # really DDP
