@@ -183,7 +183,7 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
-    # demo: one sitting on a 2-core CPU (about 75 min): the demo networks at 32 px, every arm and seed at the headline budget
+    # demo: one sitting on a 2-core CPU (79 min measured): the demo networks at 32 px, every arm and seed at the headline budget
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=96, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': 1200, 'casdm': 600, 'mapgen': 600},
@@ -305,8 +305,7 @@ class Context:
         from simgen_nb.segment import seg_config, train_segmenter
         run = self.runs/'segmenters'/name
         roots = [str(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-        steps = {} if self.settings.seg_steps is None else {'steps': self.settings.seg_steps}
-        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed, **steps)
+        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed, steps=self.settings.seg_steps)   # None: the profile's
         fp = {'data': roots, 'config': dataclasses.asdict(cfg), 'test': str(test),
               'manifests': [_fingerprint([], Path(r))['data_manifest'] for r in roots]}
         fp_file = run.parent/f'{name}.reproduce.json'
@@ -321,7 +320,9 @@ class Context:
         return {'profile': self.settings.label or self.profile, **kw}
 
     def save_table(self, df, name: str, note: str = '') -> Path:
-        "Write `figures/<profile>/<name>.csv` and `.md` (Markdown, with the profile's label and `note`)."
+        "Write `figures/<profile>/<name>.csv` and `.md` (Markdown, with the profile's label and `note`); two-level columns become 'a b'."
+        if getattr(df.columns, 'nlevels', 1) > 1:
+            df = df.copy(); df.columns = [' '.join(str(p) for p in c if str(p)).strip() for c in df.columns]
         csv, md = self.figures/f'{name}.csv', self.figures/f'{name}.md'
         with atomic_path(csv) as tmp: df.to_csv(tmp, index=False)
         head = f'**{self.settings.label or self.profile}**' + (f' — {note}' if note else '')
