@@ -172,6 +172,9 @@ class Settings:
     seg_steps: int | None = None   # training steps of every segmenter (None: the segmenter profile's default)
     label: str = ''                # how tables are labelled
     sampler: str = 'dpmsolver'     # scheduler of generated sets ('ddpm' where a short-trained model needs the ancestral sampler)
+    judge_steps: int | None = None # the real-data segmenter (the judge): its step ceiling (None: seg_steps / the profile's)
+    judge_eval_every: int = 0      # the judge's mIoU is scored every k steps (0: never, a fixed budget)
+    judge_plateau: float | None = 0.005   # ... and it stops when its best mIoU gains less than this over the last quarter of its steps
 
     def steps_for(self, model: str) -> int | None:
         "The headline training budget of `model` ('simgen', 'casdm', 'mapgen'); None: the model profile's default."
@@ -179,20 +182,20 @@ class Settings:
 
 SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
-                      samplers=(('ddpm', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4,
+                      samplers=(('ddpm', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
                       label='ci: pipeline check, not results'),
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
-                      guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
+                      guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
     # demo: one sitting on a 2-core CPU (79 min measured): the demo networks at 32 px, every arm and seed at the headline budget
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=96, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': 1200, 'casdm': 600, 'mapgen': 600},
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
-                      seg_steps=800, label='demo (CPU, SynthSurg, 32 px)'),
+                      seg_steps=800, judge_steps=6000, judge_eval_every=250, label='demo (CPU, SynthSurg, 32 px)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
-                      guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, label='paper'),
+                      guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, judge_eval_every=2000, label='paper'),
 }
 
 # %% ../nbs/11_reproduce.ipynb #8706a824
@@ -350,13 +353,18 @@ class Context:
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, casdm)
 
-    def segmenter(self, name: str, data: Path | list[Path], seed: int = 0, test: Path | None = None) -> Path:
-        "A downstream segmenter run `runs/<profile>/segmenters/<name>` trained on `data` at the evaluation size (reused)."
+    def segmenter(self, name: str, data: Path | list[Path], seed: int = 0, test: Path | None = None, judge: bool = False) -> Path:
+        """A downstream segmenter run `runs/<profile>/segmenters/<name>` trained on `data` at the evaluation size (reused):
+        at the fixed `seg_steps`, or, a `judge`, until its mIoU plateaus (`judge_*` settings; needs `test`)."""
         from simgen_nb.segment import seg_config, train_segmenter
         run = self.runs/'segmenters'/name
         roots = [str(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
         self.training_sources = check_training_sources(roots)   # no pair from a scored split (raises before any training)
-        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed, steps=self.settings.seg_steps)   # None: the profile's
+        S = self.settings
+        if judge:
+            cfg = seg_config(self.profile, size=S.eval_size, seed=seed, steps=S.judge_steps or S.seg_steps, eval_every=S.judge_eval_every,
+                             plateau_gain=S.judge_plateau if S.judge_eval_every else None)
+        else: cfg = seg_config(self.profile, size=S.eval_size, seed=seed, steps=S.seg_steps)   # None: the profile's
         fp = {'data': roots, 'config': dataclasses.asdict(cfg), 'test': str(test),
               'manifests': [_fingerprint([], Path(r))['data_manifest'] for r in roots]}
         fp_file = run.parent/f'{name}.reproduce.json'
@@ -365,6 +373,16 @@ class Context:
         train_segmenter(cfg, roots if len(roots) > 1 else roots[0], out=run, test_root=test, progress=self.progress)
         atomic_write_text(fp_file, json.dumps(fp, indent=1))
         return run
+
+    def judge(self, name: str, data: Path) -> Path:
+        "The real-data segmenter `real-<name>` of the data set `data`: the judge of alignment and the offline feature extractor."
+        return self.segmenter(f'real-{name}', data, test=data, judge=True)
+
+    def judge_note(self, name: str) -> str:
+        "The judge's own score, stated beside every table it judges."
+        m = json.loads((self.runs/'segmenters'/f'real-{name}'/'metrics.json').read_text())
+        how = f", {m['steps_trained']} steps ({m['stopped']})" if 'stopped' in m else ''
+        return f"{m.get('network', 'segmenter')}, real {m.get('split', 'test')} mIoU {m['miou']:.3f}{how}"
 
     def provenance(self, **kw) -> dict:
         "The columns every table row carries: profile and what produced the numbers."
