@@ -327,6 +327,11 @@ class Context:
         if a is None or a == h: return self.train(model, data, f'{base}-s{seed}', seed=seed, **flags)
         return self.train(model, data, f'{base}-s{seed}-abl{a}', seed=seed, steps=a, **flags)
 
+    def simgen_arm(self, data: Path, name: str, palette: str, seed: int) -> Path:
+        "SimGen's palette arm at `seed` (`arm`); the random palette is drawn per seed (palette_seed = seed), so its spread includes its palette."
+        extra = {'palette_seed': seed} if palette == 'random' else {}
+        return self.arm('simgen', data, f'simgen-{palette}-{name}', seed, palette=palette, **extra)
+
     def sample(self, run: Path, name: str, n: int | None = None, steps: int | None = None, scheduler: str | None = None,
                seed: int = 0, **flags) -> Path:
         "The generated data set `runs/<profile>/generated/<name>` from `run` (reused when made with the same inputs)."
