@@ -346,7 +346,7 @@ def sample_run(run_dir, args) -> Path:
     return out
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
-_SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str}
+_SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int}
 
 def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenConfig:
     "The SimGenConfig for parsed flags: the saved one on resume (flags must agree), else the profile's."
@@ -373,6 +373,7 @@ def register_cli(commands):
     p.add_argument('--recipe', choices=sorted(RECIPES), default=None,
                    help="training recipe: parameterisation, noise schedule, loss weighting, default samplers (default: the profile's)")
     p.add_argument('--palette', choices=['cfl', 'random', 'grayscale', 'native'], default=None, help='mask colour palette (default cfl)')
+    p.add_argument('--palette-seed', type=int, default=None, help="seed of the 'random' palette (default 0; experiments draw one per seed)")
     p.add_argument('--mask-weight', type=float, default=None, help='weight of the mask channels in the loss (default 1)')
     p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None, help="override within a VP recipe (default: the recipe's)")
     p.add_argument('--image-size', type=int, default=None, help="training resolution (default: the profile's)")
