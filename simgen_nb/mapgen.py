@@ -337,6 +337,7 @@ def remove_small_components(label_map, min_area: int) -> np.ndarray:
 from diffusers import DiffusionPipeline, DDPMScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
+from .train import HubPipelineMixin
 
 @dataclass
 class MapGenOutput(BaseOutput):
@@ -351,8 +352,9 @@ def _samples(prompts) -> list:
     if prompts and all(isinstance(p, (str, Prompt)) for p in prompts): return [prompts]
     return [list(s) for s in prompts]
 
-class MapGenPipeline(DiffusionPipeline):
+class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Text prompts (one per class) -> segmentation maps, through a CFL-colour diffusion model."
+    _hub_module = 'simgen_nb.mapgen'
     model_cpu_offload_seq = 'text_encoder->unet'
     def __init__(self, unet: MapGenUNet, text_encoder: ClipTextEncoder, scheduler: DDPMScheduler):
         super().__init__()
