@@ -18,11 +18,12 @@ from .extractors import Extractor, get_extractor, FEATURES
 from .palette import colorize, IGNORE_INDEX
 
 # %% auto #0
-__all__ = ['SID_REGION_FILL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance', 'fid_from_stats',
-           'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit', 'extract', 'FID',
-           'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats', 'confusion_matrix', 'seg_scores',
-           'SegScores', 'segment_batch', 'extractor_fingerprint', 'dataset_fingerprint', 'stats_key', 'cache_path',
-           'save_cached', 'load_cached', 'scan_folder', 'evaluate', 'report_rows', 'write_report', 'register_cli']
+__all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance',
+           'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit',
+           'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats',
+           'confusion_matrix', 'seg_scores', 'SegScores', 'segment_batch', 'extractor_fingerprint',
+           'dataset_fingerprint', 'stats_key', 'cache_path', 'save_cached', 'load_cached', 'scan_folder', 'evaluate',
+           'report_rows', 'write_report', 'register_cli']
 
 # %% ../nbs/09_metrics.ipynb #721ef5be
 class FeatureStats:
@@ -130,17 +131,25 @@ def sid_region_images(images: torch.Tensor, labels: torch.Tensor, k: int, fill: 
     return torch.where((labels == k).unsqueeze(1), images, torch.full_like(images, fill))
 
 # %% ../nbs/09_metrics.ipynb #43b9e4d4
-def to_unit(images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    "uint8 or float [-1,1] images -> float32 [-1,1], quantised to 8 bits unless `quantize=False`."
-    if images.dtype == torch.uint8: return images.float().div_(127.5).sub_(1.0)   # as SegmentationDataset does
-    x = images.float().clamp(-1, 1)
-    return x.add_(1).mul_(127.5).round_().div_(127.5).sub_(1.0) if quantize else x
+UNIT = (0.0, 1.0)              # float images at the public boundary: [0, 1] (the diffusers pipelines' output)
+MODEL = (-1.0, 1.0)            # what the networks (and the extractors) work in
+
+def to_unit(images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+    "uint8 [0,255] or float images in `value_range` (default [0,1]) -> float32 [-1,1], 8-bit quantised unless `quantize=False`."
+    if images.dtype == torch.uint8: return images.float().div_(127.5).sub_(1.0)
+    if not images.is_floating_point(): raise SimGenError(f'images must be uint8 in [0, 255] or floats in {list(value_range)}, got {images.dtype}')
+    lo, hi = map(float, value_range)
+    if (lo, hi) == MODEL:                                        # the models' own range: unchanged arithmetic
+        x = images.float().clamp(-1, 1)
+        return x.add_(1).mul_(127.5).round_().div_(127.5).sub_(1.0) if quantize else x
+    x = images.float().sub(lo).div_(hi - lo).clamp_(0, 1)       # -> [0, 1]
+    return x.mul_(255).round_().div_(127.5).sub_(1.0) if quantize else x.mul_(2).sub_(1.0)
 
 @torch.no_grad()
-def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    "Features (B, d) float64 on the CPU of `images` (moved to the extractor's device)."
+def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+    "Features (B, d) float64 on the CPU of `images` (uint8, or floats in `value_range`), moved to the extractor's device."
     dev = next((p.device for p in extractor.parameters()), None) if isinstance(extractor, nn.Module) else None
-    x = to_unit(images, quantize)
+    x = to_unit(images, quantize, value_range)
     f = extractor(x.to(dev) if dev is not None else x)
     if f.dim() != 2: raise SimGenError(f'feature extractor {getattr(extractor, "name", extractor)}: returned shape {tuple(f.shape)}, expected (B, d)')
     return f.detach().to('cpu', torch.float64)
@@ -149,9 +158,11 @@ def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True) ->
 class _FrechetMetric(Metric):
     higher_is_better, is_differentiable, full_state_update = False, False, False
     prefix = 'FD'
-    def __init__(self, extractor: Extractor | nn.Module, reset_real_features: bool = True, quantize: bool = True, **kw):
+    def __init__(self, extractor: Extractor | nn.Module, reset_real_features: bool = True, quantize: bool = True,
+                 value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
         self.extractor, self.reset_real_features, self.quantize = extractor, reset_real_features, quantize
+        self.value_range = tuple(value_range)
         d = int(getattr(extractor, 'num_features', 0) or 0)
         if d <= 0: raise SimGenError(f'{self.prefix}: the extractor must tell its feature size (.num_features)')
         for side in ('real', 'fake'):
@@ -164,7 +175,7 @@ class _FrechetMetric(Metric):
 
     def _inputs(self, x): return x
     def update(self, x: torch.Tensor, real: bool) -> None:
-        f = extract(self.extractor, self._inputs(x), self.quantize).to(self.real_sum.device)
+        f = extract(self.extractor, self._inputs(x), self.quantize, self.value_range).to(self.real_sum.device)
         side = 'real' if real else 'fake'
         getattr(self, f'{side}_n').add_(f.shape[0])           # in place: no d x d temporary per batch
         getattr(self, f'{side}_sum').add_(f.sum(0))
@@ -189,7 +200,7 @@ class _FrechetMetric(Metric):
         if keep is not None: self.real_n, self.real_sum, self.real_outer = keep
 
 class FID(_FrechetMetric):
-    "Frechet distance of image features: `update(images, real)`, `compute()`; reported as `FID[<extractor>]`."
+    "Frechet distance of image features: `update(images, real)` (uint8, or floats in `value_range`, default [0, 1]); `compute()`; reported as `FID[<extractor>]`."
     prefix = 'FID'
 
 class SIDMask(_FrechetMetric):
@@ -205,15 +216,15 @@ class KID(Metric):
     "KID over features (kept per sample, `dist_reduce_fx='cat'`); `compute()` -> (mean, std); reported as `KID[<extractor>]`."
     higher_is_better, is_differentiable, full_state_update = False, False, False
     def __init__(self, extractor, subsets: int = 100, subset_size: int = 1000, degree: int = 3, gamma: float | None = None,
-                 coef: float = 1.0, seed: int = 0, quantize: bool = True, **kw):
+                 coef: float = 1.0, seed: int = 0, quantize: bool = True, value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
-        self.extractor, self.quantize = extractor, quantize
+        self.extractor, self.quantize, self.value_range = extractor, quantize, tuple(value_range)
         self.kid_args = dict(subsets=subsets, subset_size=subset_size, degree=degree, gamma=gamma, coef=coef, seed=seed)
         self.add_state('real_features', [], dist_reduce_fx='cat'); self.add_state('fake_features', [], dist_reduce_fx='cat')
     @property
     def label(self) -> str: return f'KID[{getattr(self.extractor, "name", type(self.extractor).__name__)}]'
     def update(self, images: torch.Tensor, real: bool) -> None:
-        (self.real_features if real else self.fake_features).append(extract(self.extractor, images, self.quantize))
+        (self.real_features if real else self.fake_features).append(extract(self.extractor, images, self.quantize, self.value_range))
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         cat = lambda v: torch.cat(v) if isinstance(v, list) else v
         r = kid_from_features(cat(self.real_features), cat(self.fake_features), **self.kid_args)
@@ -223,9 +234,10 @@ class SIDRegion(Metric):
     "SID-region: per-class Frechet distance of region-masked images; `update(images, labels, real)`; `compute()` -> dict."
     higher_is_better, is_differentiable, full_state_update = False, False, False
     def __init__(self, extractor, num_classes: int, names: list[str] | None = None, min_samples: int = 10,
-                 fill: float = SID_REGION_FILL, quantize: bool = True, **kw):
+                 fill: float = SID_REGION_FILL, quantize: bool = True, value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
         self.extractor, self.K, self.min_samples, self.fill, self.quantize = extractor, int(num_classes), int(min_samples), fill, quantize
+        self.value_range = tuple(value_range)
         self.names = list(names) if names is not None else [str(k) for k in range(num_classes)]
         d = int(extractor.num_features)
         for side in ('real', 'fake'):
@@ -237,7 +249,7 @@ class SIDRegion(Metric):
     def update(self, images: torch.Tensor, labels: torch.Tensor, real: bool) -> None:
         side = 'real' if real else 'fake'
         n, s, o = getattr(self, f'{side}_n'), getattr(self, f'{side}_sum'), getattr(self, f'{side}_outer')
-        for k, f in region_features(self.extractor, to_unit(images, self.quantize), labels, self.K, self.fill).items():
+        for k, f in region_features(self.extractor, to_unit(images, self.quantize, self.value_range), labels, self.K, self.fill, MODEL).items():
             f = f.to(s.device); n[k] += f.shape[0]; s[k] += f.sum(0); o[k].addmm_(f.T, f)
     def compute(self) -> dict:
         st = lambda side: [FeatureStats.from_sums(float(getattr(self, f'{side}_n')[k]), getattr(self, f'{side}_sum')[k].cpu(),
@@ -246,12 +258,14 @@ class SIDRegion(Metric):
 
 # %% ../nbs/09_metrics.ipynb #3d869d9f
 @torch.no_grad()
-def region_features(extractor, images: torch.Tensor, labels: torch.Tensor, num_classes: int, fill: float = SID_REGION_FILL) -> dict[int, torch.Tensor]:
-    "Class id -> features (n_k, d) of SID-region images of the classes present in the batch."
+def region_features(extractor, images: torch.Tensor, labels: torch.Tensor, num_classes: int, fill: float = SID_REGION_FILL,
+                    value_range: tuple[float, float] = UNIT) -> dict[int, torch.Tensor]:
+    "Class id -> features (n_k, d) of SID-region images (uint8 or floats in `value_range`) of the classes in the batch; `fill` is in [-1, 1]."
+    images = to_unit(images, False, value_range)
     present = [(b, k) for b in range(len(labels)) for k in torch.unique(labels[b]).tolist() if 0 <= k < num_classes]
     if not present: return {}
     x = torch.stack([sid_region_images(images[b:b+1], labels[b:b+1].to(images.device), k, fill)[0] for b, k in present])
-    f = extract(extractor, x, quantize=False)
+    f = extract(extractor, x, quantize=False, value_range=MODEL)
     ks = torch.tensor([k for _, k in present])
     return {int(k): f[ks == k] for k in ks.unique()}
 
@@ -435,12 +449,12 @@ def scan_folder(root, extractor=None, wants: Iterable[str] = ('image',), split: 
     for items in tqdm(list(_batches(ds, batch_size)) if progress else _batches(ds, batch_size), desc=f'metrics {Path(root).name}/{split}', disable=not progress):
         x = torch.stack([i['image'] for i in items]); y = torch.stack([i['labels'] for i in items])
         if acc['image'] is not None or acc['features'] is not None:
-            f = extract(extractor, x, quantize=False)
+            f = extract(extractor, x, quantize=False, value_range=MODEL)     # SegmentationDataset's images are in [-1, 1]
             if acc['image'] is not None: acc['image'].update(f)
             if acc['features'] is not None: acc['features'].append(f.float())
         if acc['mask'] is not None: acc['mask'].update(extract(extractor, sid_mask_render(y, colors)))
         if acc['region'] is not None:
-            for k, f in region_features(extractor, x, y, ds.num_classes, fill).items(): acc['region'][k].update(f)
+            for k, f in region_features(extractor, x, y, ds.num_classes, fill, MODEL).items(): acc['region'][k].update(f)
         if acc['alignment'] is not None: acc['alignment'].update(segment_batch(segmenter, x), y)
     for w in todo:
         if w == 'alignment': out[w] = acc[w].compute(); continue

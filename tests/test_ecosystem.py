@@ -56,3 +56,55 @@ def test_loading_through_the_wrong_class_is_refused(runs):
     from simgen_nb.core import SimGenError
     with pytest.raises(SimGenError, match='holds a SimGenPipeline, not a CASDMPipeline'):
         CASDMPipeline.from_pretrained(runs/'simgen'/'pipeline')
+
+
+class _Pool(torch.nn.Module):
+    "Exact, weight-free features: 2x2 average-pooled pixels and their squares (24 numbers)."
+    name, num_features = 'pool', 24
+    def forward(self, x):
+        p = torch.nn.functional.adaptive_avg_pool2d(x.double(), 2).flatten(1)
+        return torch.cat([p, p * p], 1)
+
+
+def _all_metrics(real, fake, lab_r, lab_f, colors, **kw):
+    from simgen_nb.metrics import FID, KID, SIDMask, SIDRegion
+    ex = _Pool()
+    fid = FID(ex, **kw); kid = KID(ex, subsets=10, subset_size=4, **kw)
+    sid = SIDMask(ex, colors); reg = SIDRegion(ex, len(colors), min_samples=2, **kw)
+    for m, a, b in ((fid, real, fake), (kid, real, fake)): m.update(a, True); m.update(b, False)
+    sid.update(lab_r, True); sid.update(lab_f, False)
+    reg.update(real, lab_r, True); reg.update(fake, lab_f, False)
+    km, ks = kid.compute()
+    return float(fid.compute()), float(km), float(ks), float(sid.compute()), reg.compute()['mean']
+
+
+def test_uint8_path_values_did_not_change():
+    "Reference numbers computed with the code before the pixel convention changed (uint8 inputs)."
+    g = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (8, 3, 16, 16), generator=g, dtype=torch.uint8)
+    fake = (real.float() * 0.7 + 40).round().clamp(0, 255).to(torch.uint8)
+    lab_r = torch.randint(0, 3, (8, 16, 16), generator=g); lab_f = torch.randint(0, 3, (8, 16, 16), generator=g)
+    ref = _all_metrics(real, fake, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]])
+    fid, km, ks, sid, reg = ref
+    assert fid == pytest.approx(0.010042889900049007, rel=1e-9)
+    assert (km, ks) == pytest.approx((-0.0008831087765012402, 0.001163229145682717), rel=1e-9)
+    assert sid == pytest.approx(0.05810855035003071, rel=1e-9)
+    assert reg == pytest.approx(0.01456025961962385, rel=1e-9)
+    # floats in [0, 1] and, said explicitly, in [-1, 1] give the same numbers
+    assert _all_metrics(real.float() / 255, fake.float() / 255, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]]) == ref
+    assert _all_metrics(real.float() / 127.5 - 1, fake.float() / 127.5 - 1, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]],
+                        value_range=(-1, 1)) == pytest.approx(ref, rel=1e-9)
+
+
+def test_pipeline_output_goes_straight_into_the_metrics(runs):
+    from simgen_nb.simgen import SimGenPipeline
+    from simgen_nb.train import sample_generators
+    pipe = SimGenPipeline.from_pretrained(runs/'simgen'/'pipeline'); pipe.set_progress_bar_config(disable=True)
+    a = pipe(batch_size=6, num_inference_steps=2, generator=sample_generators(0, range(6)), output_type='pt')
+    b = pipe(batch_size=6, num_inference_steps=2, generator=sample_generators(1, range(6)), output_type='pt')
+    assert a.images.dtype == torch.float32 and 0 <= float(a.images.min()) and float(a.images.max()) <= 1
+    colors = pipe.class_colors()
+    u8 = lambda x: (x * 255).round().to(torch.uint8)
+    floats = _all_metrics(a.images, b.images, a.masks, b.masks, colors)
+    assert floats == _all_metrics(u8(a.images), u8(b.images), a.masks, b.masks, colors)
+    assert floats[0] > 0
