@@ -108,3 +108,33 @@ def test_pipeline_output_goes_straight_into_the_metrics(runs):
     floats = _all_metrics(a.images, b.images, a.masks, b.masks, colors)
     assert floats == _all_metrics(u8(a.images), u8(b.images), a.masks, b.masks, colors)
     assert floats[0] > 0
+
+
+def _readme_block(title: str) -> str:
+    "The first fenced code block after the README heading `title`."
+    text = (ROOT/'README.md').read_text()
+    i = text.index(title); j = text.index('```', i); j = text.index('\n', j) + 1
+    return text[j:text.index('```', j)]
+
+
+def test_experiment_notebooks_keep_kernelspec_and_language_info():
+    for p in sorted((ROOT/'nbs'/'experiments').glob('E*.ipynb')):
+        md = json.loads(p.read_text())['metadata']
+        assert md['kernelspec']['name'] == 'python3' and md['language_info']['name'] == 'python', p.name
+    assert 'language_info' in [l for l in (ROOT/'settings.ini').read_text().splitlines() if l.startswith('allowed_metadata_keys')][0]
+
+
+def test_readme_papermill_line_runs_as_written(tmp_path):
+    "The README's papermill line, run from (a copy of) the repository root, executes E0 with the ci profile."
+    import shlex
+    line = next(l for l in (ROOT/'README.md').read_text().splitlines() if l.startswith('papermill '))
+    argv = shlex.split(line)
+    (tmp_path/'nbs'/'experiments').mkdir(parents=True)
+    shutil.copy(ROOT/'nbs'/'experiments'/'E0_prepare.ipynb', tmp_path/'nbs'/'experiments')
+    env = {**os.environ, 'PATH': f'{BIN}{os.pathsep}{os.environ["PATH"]}', 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1',
+           'MPLBACKEND': 'Agg', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((tmp_path/argv[2]).read_text())
+    assert out['metadata']['papermill']['parameters']['profile'] == 'ci'
+    assert (tmp_path/'figures'/'ci').is_dir()
