@@ -16,14 +16,14 @@ from torchmetrics import Metric
 from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, default_device
 from .extractors import Extractor, get_extractor, FEATURES
 from .palette import colorize, IGNORE_INDEX
+from .scores import confusion_matrix, seg_scores, SegScores   # re-exported: simgen_nb.metrics.seg_scores keeps working
 
 # %% auto #0
 __all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance',
            'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit',
-           'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats',
-           'confusion_matrix', 'seg_scores', 'SegScores', 'segment_batch', 'extractor_fingerprint',
-           'dataset_fingerprint', 'stats_key', 'cache_path', 'save_cached', 'load_cached', 'scan_folder', 'evaluate',
-           'report_rows', 'write_report', 'register_cli']
+           'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats', 'segment_batch',
+           'extractor_fingerprint', 'dataset_fingerprint', 'stats_key', 'cache_path', 'save_cached', 'load_cached',
+           'scan_folder', 'evaluate', 'report_rows', 'write_report', 'register_cli']
 
 # %% ../nbs/09_metrics.ipynb #721ef5be
 class FeatureStats:
@@ -278,47 +278,6 @@ def sid_region_from_stats(real: list[FeatureStats], fake: list[FeatureStats], na
         per[name] = {'value': fid_from_stats(real[k], fake[k]) if ok else None, 'n_real': int(nr), 'n_fake': int(nf)}
     vals = [v['value'] for v in per.values() if v['value'] is not None]
     return {'mean': float(np.mean(vals)) if vals else None, 'classes': per, 'min_samples': min_samples, 'classes_used': len(vals)}
-
-# %% ../nbs/09_metrics.ipynb #556350cb
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    "Confusion matrix (K, K) int64 of label maps, rows = truth, columns = prediction; `ignore_index` pixels dropped."
-    keep = target != ignore_index
-    t, p = target[keep].long(), pred[keep].long()
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes): raise SimGenError(f'confusion matrix: true label {int(t.max())} outside 0..{num_classes-1}')
-    if p.numel() and (int(p.min()) < 0 or int(p.max()) >= num_classes): raise SimGenError(f'confusion matrix: predicted label {int(p.max())} outside 0..{num_classes-1}')
-    return torch.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu()
-
-def _nanmean(v) -> float | None:
-    v = np.asarray(v, np.float64); v = v[~np.isnan(v)]
-    return float(v.mean()) if v.size else None
-
-def seg_scores(cm, names: list[str] | None = None, background: Iterable[int] = (0,)) -> dict:
-    "Per-class IoU/Dice and mIoU/mDice with (`miou`) and without background (`miou_fg`) from a confusion matrix."
-    cm = np.asarray(cm, np.float64); K = len(cm)
-    tp = np.diag(cm); fp = cm.sum(0) - tp; fn = cm.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
-        dice = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-    bg = {int(b) for b in background}
-    fg = np.array([k not in bg for k in range(K)])
-    nn_ = lambda v: [None if np.isnan(x) else float(x) for x in v]
-    return {'names': list(names) if names is not None else [str(k) for k in range(K)], 'iou': nn_(iou), 'dice': nn_(dice),
-            'support': [int(v) for v in cm.sum(1)], 'miou': _nanmean(iou), 'mdice': _nanmean(dice),
-            'miou_fg': _nanmean(iou[fg]), 'mdice_fg': _nanmean(dice[fg]),
-            'pixel_accuracy': float(tp.sum() / cm.sum()) if cm.sum() else None, 'background': sorted(bg)}
-
-class SegScores(Metric):
-    "Confusion matrix accumulated over batches (summed across processes); `compute()` -> `seg_scores` dict."
-    higher_is_better, is_differentiable, full_state_update = True, False, False
-    def __init__(self, num_classes: int, names: list[str] | None = None, background: Iterable[int] = (0,), ignore_index: int = IGNORE_INDEX, **kw):
-        super().__init__(**kw)
-        self.K, self.names, self.background, self.ignore_index = int(num_classes), names, tuple(background), ignore_index
-        self.add_state('confmat', torch.zeros(self.K, self.K, dtype=torch.int64), dist_reduce_fx='sum')
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        "pred: labels (B,H,W) or logits (B,K,H,W); target: labels (B,H,W)."
-        if pred.dim() == target.dim() + 1: pred = pred.argmax(1)
-        self.confmat += confusion_matrix(pred, target, self.K, self.ignore_index).to(self.confmat.device)
-    def compute(self) -> dict: return {**seg_scores(self.confmat.cpu(), self.names, self.background), 'confusion': self.confmat.cpu().tolist()}
 
 # %% ../nbs/09_metrics.ipynb #5ff16d0c
 @torch.no_grad()

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 import segmentation_models_pytorch as smp
 from .core import SimGenError, atomic_path, atomic_write_text, derive_seed, generator, default_device
 from .data import IGNORE_INDEX, SegmentationDataset, read_classes, read_splits, class_stats, save_pair, write_metadata
-from .metrics import confusion_matrix, seg_scores
+from .scores import confusion_matrix, seg_scores
 
 # %% auto #0
 __all__ = ['ARCHS', 'PROFILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TOY_CLASSES', 'SegConfig', 'seg_config', 'Segmenter',

@@ -138,3 +138,37 @@ def test_readme_papermill_line_runs_as_written(tmp_path):
     out = json.loads((tmp_path/argv[2]).read_text())
     assert out['metadata']['papermill']['parameters']['profile'] == 'ci'
     assert (tmp_path/'figures'/'ci').is_dir()
+
+
+def _package_imports() -> dict[str, set[str]]:
+    "Module -> the package modules it imports (module level or inside functions: `from .x`, `from simgen_nb.x`, `import simgen_nb.x`)."
+    import ast
+    pkg = ROOT/'simgen_nb'
+    mods = {p.stem for p in pkg.glob('*.py') if not p.stem.startswith('_')}
+    graph = {}
+    for m in mods:
+        deps = set()
+        for node in ast.walk(ast.parse((pkg/f'{m}.py').read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1 and node.module: deps.add(node.module.split('.')[0])
+                elif node.level == 1: deps.update(a.name for a in node.names)
+                elif node.module and node.module.startswith('simgen_nb.'): deps.add(node.module.split('.')[1])
+                elif node.module == 'simgen_nb': deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name.split('.')[1] for a in node.names if a.name.startswith('simgen_nb.'))
+        graph[m] = (deps & mods) - {m}
+    return graph
+
+
+def test_no_import_circle():
+    graph = _package_imports()
+    assert graph['metrics'] and graph['segment']            # the reader sees imports at all
+    state, path = {}, []
+    def visit(m):
+        state[m] = 'open'; path.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 'open': raise AssertionError('import circle: ' + ' -> '.join(path[path.index(d):] + [d]))
+            if d not in state: visit(d)
+        state[m] = 'done'; path.pop()
+    for m in sorted(graph):
+        if m not in state: visit(m)
