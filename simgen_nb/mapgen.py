@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
-from .core import SimGenError, derive_seed
+from .core import SimGenError, derive_seed, need
 
 # %% auto #0
 __all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEMPLATE', 'TINY_CLIP', 'MAPGEN_PROFILES',
@@ -201,7 +201,7 @@ _TINY_CFG = {'embed_dim': 32,
 
 def register_tiny_clip(name: str = TINY_CLIP, directory: str | os.PathLike | None = None) -> str:
     "Register a tiny open_clip config (text width 32, 1 layer) under `name`, offline; returns the name."
-    import open_clip
+    open_clip = need('open_clip', 'clip')
     if open_clip.get_model_config(name) is None:
         directory = Path(directory or tempfile.mkdtemp(prefix='simgen-clip-'))
         (directory/f'{name}.json').write_text(json.dumps(_TINY_CFG))
@@ -222,7 +222,7 @@ class ClipTextEncoder(ModelMixin, ConfigMixin):
     def __init__(self, model_name: str = 'ViT-B-32', model_cfg: dict | None = None, pretrained: str | None = None,
                  seed: int = 0, note: str = ''):
         super().__init__()
-        import open_clip
+        open_clip = need('open_clip', 'clip')
         from open_clip.model import _build_text_tower
         cfg = model_cfg or open_clip.get_model_config(model_name)
         if cfg is None: raise SimGenError(f'open_clip has no model config {model_name!r} (see open_clip.list_models())')
@@ -239,7 +239,7 @@ class ClipTextEncoder(ModelMixin, ConfigMixin):
     @classmethod
     def create(cls, model_name: str = 'ViT-B-32', pretrained: str | None = None, seed: int = 0) -> 'ClipTextEncoder':
         "Build the encoder of open_clip model `model_name` with weights `pretrained` (a tag, a local file, or None)."
-        import open_clip
+        open_clip = need('open_clip', 'clip')
         cfg = open_clip.get_model_config(model_name)
         if cfg is None: raise SimGenError(f'open_clip has no model config {model_name!r} (see open_clip.list_models())')
         if pretrained is None:

@@ -172,3 +172,22 @@ def test_no_import_circle():
         state[m] = 'done'; path.pop()
     for m in sorted(graph):
         if m not in state: visit(m)
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['data', 'validate', 'DATA']])
+def test_help_and_validate_import_neither_torch_nor_diffusers(argv, runs):
+    argv = [str(runs/'data') if a == 'DATA' else a for a in argv]
+    code = ('import sys\nfrom simgen_nb.cli import main\n'
+            f'try: rc = main({argv!r})\nexcept SystemExit as e: rc = e.code\n'
+            "print('RC', rc, 'HEAVY', sorted(m for m in ('torch', 'diffusers', 'accelerate') if m in sys.modules))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    assert r.stdout.strip().splitlines()[-1] == 'RC 0 HEAVY []', r.stdout + r.stderr
+
+
+def test_missing_extra_names_the_pip_install():
+    from simgen_nb.core import need, SimGenError
+    with pytest.raises(SimGenError, match=r"pip install 'simgen_nb\[segment\]'"): need('segmentation_models_pytorch_missing', 'segment')
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    core = cfg['DEFAULT']['requirements']
+    for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch'): assert heavy not in core
