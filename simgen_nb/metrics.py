@@ -547,7 +547,7 @@ def register_cli(commands) -> None:
     p.add_argument('--metrics', default='fid,kid', help=f'comma-separated, from {",".join(METRICS)}')
     p.add_argument('--features', default='inception', choices=FEATURES, help='feature network; numbers are named after it')
     p.add_argument('--inception-weights', default=None, help='FID Inception weight file (pt_inception-2015-12-05-6726825d.pth); or $SIMGEN_NB_INCEPTION_WEIGHTS')
-    p.add_argument('--segmenter', default=None, help='segmenter run folder (simgen-nb segment train), for alignment and --features segmenter')
+    p.add_argument('--segmenter', default=None, help='segmenter run folder (from `simgen-nb train segmenter`), for alignment and --features segmenter')
     p.add_argument('--clip-model', default='ViT-B-32'); p.add_argument('--clip-weights', default=None, help='open_clip weight file (optional)')
     p.add_argument('--real-split', default='train'); p.add_argument('--fake-split', default='train')
     p.add_argument('--size', type=int, nargs='+', default=None, help='resize both sets to H [W] first (default: native)')

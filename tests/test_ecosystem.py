@@ -191,3 +191,20 @@ def test_missing_extra_names_the_pip_install():
     cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
     core = cfg['DEFAULT']['requirements']
     for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch'): assert heavy not in core
+
+
+def test_readme_python_section_runs(runs, tmp_path, monkeypatch):
+    "The README's 'Use it from Python' block, run as written against ci runs laid out as the README's paths."
+    (tmp_path/'runs').mkdir(); (tmp_path/'data').mkdir()
+    (tmp_path/'runs'/'simgen').symlink_to(runs/'simgen'); (tmp_path/'data'/'synthsurg').symlink_to(runs/'data')
+    assert main(['sample', str(runs/'simgen'), '--n', '4', '--steps', '2', '--out', str(tmp_path/'gen'/'simgen')]) == 0
+    monkeypatch.chdir(tmp_path)
+    code = _readme_block('## Use it from Python')
+    assert "trust_remote_code=True" in code and 'KID(' in code and 'DataLoader' in code
+    exec(compile(code, 'README.md', 'exec'), {})
+
+
+def test_evaluate_help_names_the_segmenter_command(capsys):
+    with pytest.raises(SystemExit): main(['evaluate', '--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'simgen-nb train segmenter' in out and 'segment train' not in out
