@@ -18,7 +18,7 @@ from .core import SimGenError
 from .spade import SPADEUNet
 from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
                               predict_x0, q_sample, feature_modules)
-from .train import (Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
+from .train import (HubPipelineMixin, Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
                              make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
@@ -91,8 +91,9 @@ class CASDMPipelineOutput(BaseOutput):
     "Generated images: a list of PIL images, a numpy array (B,H,W,3) in [0,1] or a tensor (B,3,H,W) in [0,1]."
     images: Any
 
-class CASDMPipeline(DiffusionPipeline):
+class CASDMPipeline(HubPipelineMixin, DiffusionPipeline):
     "Segmentation map -> image sampling with classifier-free guidance, for any diffusers scheduler."
+    _hub_module = 'simgen_nb.casdm'
     model_cpu_offload_seq = 'unet'
     def __init__(self, unet: SPADEUNet, scheduler):
         super().__init__()

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import dataclasses, html, json, os, shutil, sys, time, traceback
 from pathlib import Path
-from .core import SimGenError, atomic_path, atomic_write_text
+from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome', 'run_notebook',
@@ -63,7 +63,7 @@ class Outcome:
 
 def run_notebook(src: Path, dst: Path, parameters: dict, cwd: Path, kernel: str = 'python3', progress: bool = True) -> None:
     "Execute `src` with papermill into `dst` (written atomically; kept on failure, holding the error)."
-    import papermill as pm
+    pm = need('papermill', 'reproduce')
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f'.{dst.name}.tmp.ipynb')
     try:

@@ -20,7 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError
 from .nets import UNetSpec, UNET_PROFILES, residual_unet
 from . import palette as pal
-from .train import (Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
+from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
@@ -234,8 +234,9 @@ class SimGenPipelineOutput(BaseOutput):
     colored_masks: Any     # PIL list | np uint8 (B,H,W,3) | torch uint8 (B,H,W,3): the class display colours
     distances: Any         # np / torch float (B,H,W): colour distance to the decoded palette entry
 
-class SimGenPipeline(DiffusionPipeline):
+class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Sample image + mask pairs from a SimGen U-Net."
+    _hub_module = 'simgen_nb.simgen'
     model_cpu_offload_seq = 'unet'
     def __init__(self, unet: UNet2DModel, scheduler, palette: list | None = None, classes: dict | None = None,
                  palette_kind: str = 'cfl', recipe: dict | None = None):
