@@ -454,13 +454,26 @@ def sample_figure(out: SimGenPipelineOutput, colors: np.ndarray, scale: int | No
     return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
 
 # %% ../nbs/06_simgen.ipynb #3bc71c93
+def _split_ids(root: Path, split: str, what: str) -> list[str]:
+    "The ids of `split` of the data set `root`, in splits.json's order (an error when the split is missing or empty)."
+    from simgen_nb.data import read_splits
+    s = read_splits(root)
+    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
+    ids = list(dict.fromkeys(s[split]))
+    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no {what}')
+    return ids
+
 def sample_run(run_dir, args) -> Path:
-    "Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler."
+    """Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler. With
+    `--maps DIR` it draws images for the masks of DIR's `--split` (default train), with `--images DIR` masks for its
+    images (`--split` default test); pair i takes the split's item i modulo its size, and the manifest records it."""
     from accelerate import PartialState
     from tqdm.auto import tqdm
-    from simgen_nb.data import save_pair
-    if getattr(args, 'maps', None) or getattr(args, 'guidance', None) is not None:
-        raise SimGenError('--maps and --guidance apply to CASDM runs; this run is a SimGen model')
+    from simgen_nb.data import save_pair, read_classes, read_image, read_mask, resize_pair
+    maps, images = getattr(args, 'maps', None), getattr(args, 'images', None)
+    guidance = getattr(args, 'guidance', None)
+    if maps and images: raise SimGenError('give --maps DIR (draw images for its masks) or --images DIR (draw masks for its images), not both')
+    if guidance is not None and not (maps or images): raise SimGenError('--guidance applies to --maps or --images (conditional sampling)')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
     st = PartialState()
@@ -471,15 +484,45 @@ def sample_run(run_dir, args) -> Path:
     _, pipe = load_run(run_dir, device=getattr(args, 'device', None) or st.device)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
+    given = Path(maps or images) if (maps or images) else None
+    mode, split, ids = 'joint', None, []
+    if given is not None:
+        mode = 'mask->image' if maps else 'image->mask'
+        split = getattr(args, 'split', None) or ('train' if maps else 'test')
+        ids = _split_ids(given, split, 'maps' if maps else 'images')
+        K = len(read_classes(given)['classes'])
+        if K != len(pipe.config.palette):
+            raise SimGenError(f'{given/"classes.json"}: {K} classes, but the run {run_dir} was trained with {len(pipe.config.palette)}')
+    size = pipe.unet.config.sample_size
+    def load(i):
+        mid = ids[i % len(ids)]
+        lab = read_mask(given/'masks'/f'{mid}.png')
+        img = read_image(given/'images'/f'{mid}.png') if images else np.zeros(lab.shape + (3,), np.uint8)
+        return resize_pair(img, lab, size)
+    scale = 1.0 if guidance is None else guidance
     shards = sample_shard(args.n, args.batch_size, st.process_index, st.num_processes)
     for batch in tqdm(shards, desc=f'sample {args.scheduler}-{args.steps}', disable=not st.is_main_process):
+        kw = {}
+        if given is not None:
+            pairs = [load(i) for i in batch]
+            kw = dict(mask=np.stack([p[1] for p in pairs])) if maps else dict(image=np.stack([p[0] for p in pairs]))
+            kw['guidance_scale'] = scale
         res = pipe(batch_size=len(batch), num_inference_steps=args.steps, generator=sample_generators(args.seed, batch),
-                   output_type='np')
+                   output_type='np', **kw)
         for j, i in enumerate(batch):
             save_pair(out, sample_id(i), (res.images[j] * 255).round().astype(np.uint8), res.masks[j].astype(np.uint8))
     prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, 'steps': args.steps,
-            'guidance': None, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind}
-    items = {sample_id(i): {'seed': args.seed, 'index': i} for i in range(args.n)}
+            'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
+            'mode': mode}
+    if given is not None:
+        prov.update({'maps' if maps else 'images': str(given), 'split': split,
+                     'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})
+    items = {}
+    for i in range(args.n):
+        items[sample_id(i)] = {'seed': args.seed, 'index': i}
+        if given is not None:
+            mid, (kind, folder) = ids[i % len(ids)], (('map', 'masks') if maps else ('image', 'images'))
+            items[sample_id(i)].update({f'source_{kind}': str(given/folder/f'{mid}.png'), f'{kind}_id': mid, 'split': split})
     classes = dict(pipe.config.classes); classes['name'] = f"{classes.get('name', 'data')}-simgen"
     finish_sampling(out, args.n, classes, source=f'simgen:{Path(run_dir).name}', provenance=prov, items=items)
     return out
