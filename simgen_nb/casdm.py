@@ -241,6 +241,7 @@ def sample_run(run_dir, args) -> int:
     from simgen_nb.data import read_classes, read_mask, resize_pair, save_pair
     run_dir = Path(run_dir)
     if getattr(args, 'maps', None) is None: raise SimGenError('simgen-nb sample: a CASDM run needs --maps DIR (a data set whose masks condition the images)')
+    if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a CASDM run takes --maps DIR')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; a CASDM run takes --maps DIR (use `simgen-nb generate` for text -> map -> image)')
     maps_root, out = Path(args.maps), Path(args.out)
     if out.exists() and any(out.iterdir()): raise SimGenError(f'{out}: exists and is not empty; choose a new --out')

@@ -628,6 +628,7 @@ def sample_run(run_dir, args) -> int:
     from simgen_nb.train import load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling
     from simgen_nb.data import save_pair
     run_dir, out = Path(run_dir), Path(args.out)
+    if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a map-generator run takes --prompts FILE or --split')
     _check_out(out)
     st, device = _device(args)
     cfg, pipe = load_run(run_dir, device=device)

@@ -30,6 +30,7 @@ EXPERIMENTS = (
     Experiment('E4', 'E4_text_maps.ipynb', 'Text-prompted maps: faithfulness, prompts with maps and images', ('E0', 'E3')),
     Experiment('E5', 'E5_downstream.ipynb', 'Downstream segmentation: real / synthetic / mixed', ('E0', 'E1', 'E3')),
     Experiment('E6', 'E6_sampling.ipynb', 'Sampling: steps vs quality vs seconds per sampler', ('E0', 'E1')),
+    Experiment('E7', 'E7_unified.ipynb', 'One model, three jobs: joint pairs, image | mask, mask | image', ('E0', 'E1', 'E3', 'E5')),
 )
 PROFILES = ('ci', 'smoke', 'demo', 'paper')
 

@@ -606,9 +606,11 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
-    parser.add_argument('--maps', default=None, help='CASDM: data set whose masks condition the images')
-    parser.add_argument('--guidance', type=float, default=None, help='CASDM: classifier-free guidance scale')
-    parser.add_argument('--split', default='train', help='CASDM --maps / mapgen: the split whose maps condition the samples (default train)')
+    parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images')
+    parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation)')
+    parser.add_argument('--guidance', type=float, default=None, help='CASDM, SimGen --maps / --images: classifier-free guidance scale')
+    parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
+                                                      '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: the accelerate device)')
     return parser
