@@ -413,7 +413,8 @@ def _check_same_config(run_dir: Path, task, config: TrainConfig):
     saved = read_config(run_dir)
     now = yaml.safe_load(yaml.safe_dump({'model': task.model_type, 'train': {**asdict(config), 'adam_betas': list(config.adam_betas)},
                                          'task': task.config_dict()}))
-    diff = [f'{sec}.{k}' for sec in ('train', 'task') for k in set(saved.get(sec) or {}) | set(now[sec])
+    # a key the saved config lacks is an option added after the run was made: loading the run gave it its default
+    diff = [f'{sec}.{k}' for sec in ('train', 'task') for k in set(saved.get(sec) or {})
             if (saved.get(sec) or {}).get(k) != now[sec].get(k)]
     if saved['model'] != now['model']: diff.insert(0, 'model')
     if diff: raise SimGenError(f'{run_dir}/config.yaml: resuming with a different config ({", ".join(sorted(diff))}); '
