@@ -465,7 +465,7 @@ def _cli_reproduce(args) -> int:
     outcomes, index = reproduce(args.profile, only=args.only, data=_parse_data(args.data), root=args.root)
     for o in outcomes: print(f'{o.key:4s} {"ok    " if o.ok else "FAILED"} {o.seconds:8.1f} s  {o.notebook}')
     from simgen_nb.core import closing_line
-    print(closing_line(f'wrote the report {index}', 'python', '-m', 'webbrowser', index))
+    print(closing_line(f'wrote the report: {index}', 'python', '-m', 'webbrowser', index))
     failed = [o.key for o in outcomes if not o.ok]
     if failed: print(f'simgen-nb: error: experiment(s) failed: {", ".join(failed)} (see the report)', file=sys.stderr)
     return 1 if failed else 0
