@@ -9,9 +9,9 @@ from pathlib import Path
 from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'PROFILES', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome', 'run_notebook',
-           'write_report', 'reproduce', 'Settings', 'summarize', 'mean_pm_std', 'markdown_table', 'Context',
-           'check_training_sources', 'register_cli']
+__all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
+           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'summarize', 'mean_pm_std',
+           'markdown_table', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +168,7 @@ class Settings:
     guidance: tuple                # E4: map guidance scales
     faith_n: int                   # E4: held-out prompt sets
     train_steps: int | dict | None = None   # training steps of the headline models: one number, or {model: steps} (None: the model profile's default)
-    ablation_steps: int | None = None       # training steps of every ablation arm and seed (None: the headline budget)
+    ablation_steps: int | dict | None = None  # training steps of every ablation arm and seed: one number or {model: steps} (None: the headline budget)
     train_flags: dict = dataclasses.field(default_factory=dict)  # {model: {flag: value}} added to every training run (e.g. a resolution)
     seg_steps: int | None = None   # training steps of every segmenter (None: the segmenter profile's default)
     label: str = ''                # how tables are labelled
@@ -177,9 +177,37 @@ class Settings:
     judge_eval_every: int = 0      # the judge's mIoU is scored every k steps (0: never, a fixed budget)
     judge_plateau: float | None = 0.005   # ... and it stops when its best mIoU gains less than this over the last quarter of its steps
 
+    budget: dict = dataclasses.field(default_factory=dict)   # {item: minutes}: the planned wall minutes the budgets above add up to
+
     def steps_for(self, model: str) -> int | None:
         "The headline training budget of `model` ('simgen', 'casdm', 'mapgen'); None: the model profile's default."
         return self.train_steps.get(model) if isinstance(self.train_steps, dict) else self.train_steps
+
+    def ablation_for(self, model: str) -> int | None:
+        "The ablation arms' training budget of `model`; None: the headline budget."
+        return self.ablation_steps.get(model) if isinstance(self.ablation_steps, dict) else self.ablation_steps
+
+# Seconds per training step of each model's demo network at 32 px, batch 8, measured alone on the 2-core CPU
+# (2 threads; README "Profiles"); the demo budget converts minutes to steps with them.
+STEP_SECONDS = {'simgen': 0.10, 'casdm': 0.17, 'mapgen': 0.22}
+
+def steps_in(model: str, minutes: float) -> int:
+    "Training steps of `model` that fit `minutes` on the 2-core CPU (rounded to hundreds)."
+    return int(round(minutes * 60 / STEP_SECONDS[model], -2))
+
+# The demo budget: wall minutes on the 2-core CPU, one process, nothing else running (about 4 hours in all). The
+# headline SimGen model (CFL, seed 0) gets 40 minutes; every palette arm and seed, and every unified-model arm (E7),
+# a quarter of it; CASDM's and the map generator's budgets are those of the last demo reproduction.
+DEMO_BUDGET = {
+    'E0 judge segmenter (plateau stop, at most 6,000 steps)': 10,
+    'E1 SimGen headline (CFL, seed 0): 40 min': 40,
+    'E1/E2 SimGen palette arms (3 palettes x 3 seeds, 10 min each)': 90,
+    'E1/E4/E5 map generator (3 seeds, 600 steps each)': 7,
+    'E3 CASDM (3 losses x 3 seeds, 600 steps each)': 15,
+    'E5 downstream segmenters (800 steps each)': 20,
+    'E7 unified SimGen (3 seeds, 10 min each)': 30,
+    'sampling and scoring (500 pairs per arm, 25 sampler steps)': 20,
+}
 
 SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
@@ -188,10 +216,11 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
-    # demo: one sitting on a 2-core CPU (79 min measured): the demo networks at 32 px, every arm and seed at the headline budget
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=96, sample_steps=50, sampler='ddpm', features='segmenter',
-                      samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
-                      guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': 1200, 'casdm': 600, 'mapgen': 600},
+    # demo: the budget table DEMO_BUDGET (about 4 hours on a 2-core CPU, run in the background and resumed)
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
+                      samplers=(('ddpm', 1000, 64), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
+                      guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 40), 'casdm': 600, 'mapgen': 600},
+                      ablation_steps={'simgen': steps_in('simgen', 10), 'casdm': 600, 'mapgen': 600}, budget=DEMO_BUDGET,
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
                       seg_steps=800, judge_steps=6000, judge_eval_every=250, label='demo (CPU, SynthSurg, 32 px)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
@@ -324,7 +353,7 @@ class Context:
     def arm(self, model: str, data: Path, base: str, seed: int, **flags) -> Path:
         """The ablation arm `base` at `seed`: trained at `ablation_steps` (run `<base>-s<seed>-abl<steps>`), or, when the
         profile gives arms the headline budget, the same run as the headline model (`<base>-s<seed>`)."""
-        a, h = self.settings.ablation_steps, self.settings.steps_for(model)
+        a, h = self.settings.ablation_for(model), self.settings.steps_for(model)
         if a is None or a == h: return self.train(model, data, f'{base}-s{seed}', seed=seed, **flags)
         return self.train(model, data, f'{base}-s{seed}-abl{a}', seed=seed, steps=a, **flags)
 
