@@ -164,7 +164,7 @@ class Settings:
     n_samples: int                 # generated pairs per model and seed
     sample_steps: int              # sampler steps for generated sets
     features: str                  # feature extractor of FID/KID/SID ('segmenter' offline; 'inception' with weights)
-    samplers: tuple                # E6: (scheduler, steps, n images)
+    samplers: tuple                # E6: (scheduler, steps, n images); 'reference' / 'few' name the recipe's own samplers (steps None: theirs)
     guidance: tuple                # E4: map guidance scales
     faith_n: int                   # E4: held-out prompt sets
     train_steps: int | dict | None = None   # training steps of the headline models: one number, or {model: steps} (None: the model profile's default)
@@ -211,14 +211,14 @@ DEMO_BUDGET = {
 
 SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
-                      samplers=(('ddpm', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
+                      samplers=(('reference', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
                       label='ci: pipeline check, not results'),
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
-                      samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
+                      samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
     # demo: the budget table DEMO_BUDGET (about 4 hours on a 2-core CPU, run in the background and resumed)
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
-                      samplers=(('ddpm', 1000, 64), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
+                      samplers=(('reference', None, 64), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 40), 'casdm': 600, 'mapgen': 600},
                       ablation_steps={'simgen': steps_in('simgen', 10), 'casdm': 600, 'mapgen': 600}, budget=DEMO_BUDGET,
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},

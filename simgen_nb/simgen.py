@@ -24,9 +24,9 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['RECIPES', 'PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'recipe_fields', 'make_class_palette',
-           'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card', 'split_levels',
-           'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
+__all__ = ['RECIPES', 'PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'resolve_sampler', 'recipe_fields',
+           'make_class_palette', 'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card',
+           'split_levels', 'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
            'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
@@ -118,6 +118,18 @@ RECIPES = {
 }
 # the recipe each profile trains unless told otherwise: the paper's for `paper` (its fidelity tables stay the paper's)
 PROFILE_RECIPE = {'ci': 'paper', 'smoke': 'paper', 'demo': 'paper', 'paper': 'paper'}
+
+def resolve_sampler(recipe: dict | str | None, name: str, steps: int | None = None) -> tuple[str, int]:
+    """(scheduler name, steps) for a sampler named by role: 'reference' or 'few' give the recipe's own sampler (and its
+    steps unless `steps` is given); any other name is a scheduler name for `make_scheduler`. `recipe`: a pipeline's recipe
+    card (`pipe.config.recipe`), a recipe name, or None (a run saved before recipes: `paper`)."""
+    key = recipe.get('name', 'paper') if isinstance(recipe, dict) else (recipe or 'paper')
+    if key not in RECIPES: raise SimGenError(f'unknown recipe {key!r}; choose one of {sorted(RECIPES)}')
+    if name in ('reference', 'few'):
+        n, s = RECIPES[key][name]
+        return n, int(steps or s)
+    if not steps: raise SimGenError(f'sampler {name!r} needs a number of steps')
+    return name, int(steps)
 
 def recipe_fields(recipe: str) -> dict:
     "The SimGenConfig fields a recipe sets."
