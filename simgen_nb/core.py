@@ -83,7 +83,7 @@ def check_out(out: str | os.PathLike, kind: str, own: Callable[[Path], bool | st
         ok = own(out) if own is not None else False
         if ok is not True:
             why = f' ({ok})' if isinstance(ok, str) and ok else ''
-            raise SimGenError(f'{flag} {out}: not empty and not {kind}{why}; it holds {_listing(out)}. Nothing was written; '
+            raise SimGenError(f'{flag} {out}: exists and is not empty, and is not {kind}{why}; it already holds {_listing(out)}. Nothing was written; '
                               'choose a new or empty folder')
     p = out.absolute()
     while not p.exists() and p != p.parent: p = p.parent

@@ -548,7 +548,21 @@ def write_report(result: dict, out) -> tuple[Path, Path]:
     return js, md
 
 # %% ../nbs/09_metrics.ipynb #e3c8e417
+def _report_folder(args) -> Path:
+    "Where `evaluate` writes: checked first (new, empty, or a report of the same two data sets, which it rewrites)."
+    from simgen_nb.core import check_out
+    out = Path(args.out) if args.out else Path(args.fake)/'metrics'
+    def own(p):
+        if any(q.name not in ('metrics.json', 'metrics.md') and not q.name.endswith('.tmp') for q in p.iterdir()):
+            return 'it holds files other than metrics.json and metrics.md'
+        try: old = json.loads((p/'metrics.json').read_text()); roots = (old['fake']['root'], old['real']['root'])
+        except (OSError, ValueError, KeyError, TypeError): return 'its metrics.json is not an evaluate report'
+        same = [Path(a).resolve() for a in roots] == [Path(args.fake).resolve(), Path(args.real).resolve()]
+        return True if same else f'a report of {roots[0]} vs {roots[1]}'
+    return check_out(out, 'a metrics report of these two data sets', own=own)
+
 def _evaluate_cmd(args) -> int:
+    out = _report_folder(args)
     size = None if args.size is None else (args.size if len(args.size) == 2 else args.size * 2)
     seg = args.segmenter
     if seg is not None and not Path(seg).is_dir(): raise SimGenError(f'--segmenter {seg}: not a run folder')
@@ -562,12 +576,13 @@ def _evaluate_cmd(args) -> int:
                    batch_size=args.batch_size, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
                    min_samples=args.min_samples, seed=args.seed, cache=not args.no_cache, device=args.device, progress=True)
     if seg is not None: res['segmenter_run'] = str(seg)
-    js, md = write_report(res, args.out or Path(args.fake)/'metrics')
+    js, md = write_report(res, out)
     print(md.read_text()); print(f'wrote {js} and {md}')
     return 0
 
 def register_cli(commands) -> None:
     "Add `simgen-nb evaluate`."
+    from simgen_nb.core import nonneg_int, positive_int
     p = commands.command('evaluate', help='FID, KID, SID and alignment of a generated data set against a real one')
     p.add_argument('--real', required=True, help='real data set (common format)')
     p.add_argument('--fake', required=True, help='generated data set (common format)')
@@ -577,11 +592,11 @@ def register_cli(commands) -> None:
     p.add_argument('--segmenter', default=None, help='segmenter run folder (simgen-nb segment train), for alignment and --features segmenter')
     p.add_argument('--clip-model', default='ViT-B-32'); p.add_argument('--clip-weights', default=None, help='open_clip weight file (optional)')
     p.add_argument('--real-split', default='train'); p.add_argument('--fake-split', default='train')
-    p.add_argument('--size', type=int, nargs='+', default=None, help='resize both sets to H [W] first (default: native)')
-    p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--kid-subsets', type=int, default=100); p.add_argument('--kid-subset-size', type=int, default=1000)
-    p.add_argument('--min-samples', type=int, default=10, help='SID-region: images per class needed in both sets')
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--device', default=None)
+    p.add_argument('--size', type=positive_int, nargs='+', default=None, help='resize both sets to H [W] first (default: native)')
+    p.add_argument('--batch-size', type=positive_int, default=16)
+    p.add_argument('--kid-subsets', type=positive_int, default=100); p.add_argument('--kid-subset-size', type=positive_int, default=1000)
+    p.add_argument('--min-samples', type=positive_int, default=10, help='SID-region: images per class needed in both sets')
+    p.add_argument('--seed', type=nonneg_int, default=0); p.add_argument('--device', default=None)
     p.add_argument('--no-cache', action='store_true', help='do not read or write cached statistics')
     p.add_argument('--out', default=None, help='output folder (default FAKE/metrics)')
     p.set_defaults(func=_evaluate_cmd)

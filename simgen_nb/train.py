@@ -437,7 +437,7 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
         ckpt = Path(resume)
         if not (ckpt/'state.json').exists(): raise SimGenError(f'{ckpt}: not a complete checkpoint folder')
     split = getattr(dataset, 'split', 'train')
-    if ckpt is not None: _check_same_config(ckpt.parent, task, config); _check_same_data(ckpt.parent, data, split)
+    if ckpt is not None: _check_same_data(ckpt.parent, data, split); _check_same_config(ckpt.parent, task, config)
     if validate and main and hasattr(dataset, 'check'): dataset.check(progress=progress)   # every pair, before any write
 
     torch.manual_seed(derive_seed(config.seed, 0x1417))
@@ -488,11 +488,14 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
             for old in checkpoints(out)[:-config.keep_checkpoints]:   # renamed aside first: never a half-deleted checkpoint
                 fault_point('remove old checkpoint')
                 aside = old.with_name(f'.{old.name}.{os.getpid()}.old'); os.replace(old, aside); shutil.rmtree(aside, ignore_errors=True)
-            pipe = task.pipeline(ema.model)
-            if pipe is not None:
-                with atomic_path(out/'pipeline', is_dir=True) as tmp:
-                    pipe.save_pretrained(tmp, safe_serialization=True); fault_point('pipeline saved')
+            export_pipeline()
         acc.wait_for_everyone()
+
+    def export_pipeline():
+        pipe = task.pipeline(ema.model)
+        if pipe is not None:
+            with atomic_path(out/'pipeline', is_dir=True) as tmp:
+                pipe.save_pretrained(tmp, safe_serialization=True); fault_point('pipeline saved')
 
     def grid(step):
         _check_finite(step, 'sample grid', raw, ema, last_good)
@@ -503,6 +506,8 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
                 with atomic_path(out/'samples'/f'step-{step:07d}.png') as tmp: img.save(tmp, format='PNG')
         acc.wait_for_everyone()
 
+    if ckpt is not None and start >= end and main:   # resumed at its last step (a kill hit the final export): export again
+        _check_finite(start, 'pipeline export', raw, ema, last_good); export_pipeline()
     model.train()
     step = start
     try:
@@ -601,14 +606,14 @@ def run_train_command(args, task, dataset) -> Path:
 def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "The `simgen-nb sample` flags."
     parser.add_argument('run', help='run folder written by `simgen-nb train`')
-    parser.add_argument('--n', type=int, default=16, help='number of pairs to generate')
-    parser.add_argument('--steps', type=int, default=25, help='sampler steps')
+    parser.add_argument('--n', type=positive_int, default=16, help='number of pairs to generate')
+    parser.add_argument('--steps', type=positive_int, default=25, help='sampler steps')
     parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver'], default='dpmsolver')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--seed', type=nonneg_int, default=0)
+    parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
     parser.add_argument('--maps', default=None, help='CASDM: data set whose masks condition the images')
-    parser.add_argument('--guidance', type=float, default=None, help='CASDM: classifier-free guidance scale')
+    parser.add_argument('--guidance', type=nonneg_float, default=None, help='CASDM: classifier-free guidance scale')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: the accelerate device)')
     return parser
