@@ -49,6 +49,10 @@ def refused(argv, names, roots, code=None):
     assert 'Traceback' not in err, err
     for n in names: assert str(n) in err, (n, err)
     assert snapshot(*roots) == before, 'files changed or partial output left'
+    if os.environ.get('SIMGEN_NB_RELIABILITY_LOG'):      # bench/reliability_report.py collects how each case ends
+        with open(os.environ['SIMGEN_NB_RELIABILITY_LOG'], 'a') as f:
+            f.write(json.dumps({'test': os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0], 'exit': c,
+                                'message': err.strip().splitlines()[-1] if err.strip() else ''}) + '\n')
     return err
 
 
@@ -167,6 +171,7 @@ def test_evaluate_report_of_other_sets(data, tmp_path):
 
 
 def test_reproduce_never_deletes_a_foreign_folder(tmp_path):
+    "reproduce refuses to delete a folder it did not write (SimGenError naming its files)."
     from simgen_nb.reproduce import _remove_own
     f = tmp_path/'runs'/'x'; f.mkdir(parents=True); (f/'mine.txt').write_text('x')
     before = snapshot(tmp_path)
@@ -175,6 +180,7 @@ def test_reproduce_never_deletes_a_foreign_folder(tmp_path):
 
 
 def test_train_accepts_a_folder_with_only_reproduce_fingerprint(data, tmp_path):
+    "reproduce writes reproduce.json into the run folder first: train accepts it and trains (the file kept)."
     out = tmp_path/'run'; out.mkdir(); (out/'reproduce.json').write_text('{}')
     assert cli(_train(data, out))[0] == 0
     assert (out/'reproduce.json').read_text() == '{}' and latest_checkpoint(out).name == 'checkpoint-2'
@@ -188,7 +194,34 @@ def test_live_lock_refuses_a_second_writer(data, tmp_path):
     refused(_train(data, out, '--resume', 'latest'), ['in use by process', '.lock'], [tmp_path])
 
 
+def test_two_trainings_into_one_folder(tmp_path):
+    "a second training into a folder that a live trainer holds is refused; after that trainer is killed (-9), its stale lock is cleared and resume completes."
+    import signal, time
+    out, ready = tmp_path/'run', tmp_path/'ready'
+    pid = os.fork()
+    if pid == 0:                                           # trainer 1: holds the lock, parks at its first checkpoint write
+        def hook(name):
+            if name == 'checkpoint model.safetensors': ready.write_text('1'); time.sleep(60)
+        core.FAULT_HOOK = hook
+        try: train(ToyTask(), ToyData(), _toy_cfg(), out, progress=False)
+        finally: os._exit(0)
+    try:
+        for _ in range(600):
+            if ready.exists(): break
+            time.sleep(0.05)
+        assert ready.exists()
+        before = snapshot(out)
+        with pytest.raises(SimGenError, match=f'in use by process {pid}'):
+            train(ToyTask(), ToyData(), _toy_cfg(), out, resume='latest', progress=False)
+        assert snapshot(out) == before
+    finally:
+        os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)
+    train(ToyTask(), ToyData(), _toy_cfg(), out, resume='latest', progress=False)   # stale lock cleared
+    assert [r['step'] for r in read_log(out)] == [1, 2, 3, 4] and not (out/'.lock').exists()
+
+
 def test_stale_lock_is_cleared(data, tmp_path):
+    "a lock left by a dead process is cleared and the resume runs to the end."
     out = tmp_path/'run'
     assert cli(_train(data, out, '--stop-at', '1'))[0] == 0
     (out/'.lock').write_text(json.dumps({'host': RunLock(out).info['host'], 'pid': 2**22 + 4321}))   # no such process
@@ -197,6 +230,7 @@ def test_stale_lock_is_cleared(data, tmp_path):
 
 
 def test_restart_without_checkpoint_starts_clean(tmp_path):
+    "a rerun after a run died before its first checkpoint starts clean: no duplicate log rows."
     cfg = TrainConfig.for_profile('ci', steps=3, batch_size=2, checkpoint_every=10)
     out = tmp_path/'run'
     with pytest.raises(SimGenError): train(ToyTask(nan_at=1), ToyData(), cfg, out, progress=False)   # dies at step 2, no checkpoint
@@ -206,6 +240,7 @@ def test_restart_without_checkpoint_starts_clean(tmp_path):
 
 
 def test_resume_truncates_log_and_removes_stray_tmp(tmp_path):
+    "resume drops log rows past its checkpoint (and a row cut by a kill) and removes stray .tmp files."
     cfg = TrainConfig.for_profile('ci', steps=4, batch_size=2, checkpoint_every=2)
     out = tmp_path/'run'
     train(ToyTask(), ToyData(), cfg, out, stop_at_step=2, progress=False)
@@ -242,6 +277,7 @@ def test_resume_after_split_changed(data, tmp_path):
 
 # ---------------------------------------------------------------- 3. NaN guard
 def test_nonfinite_weights_are_never_checkpointed(tmp_path):
+    "weights turned NaN by an update (finite loss): stopped before the checkpoint, named last good checkpoint and pipeline finite."
     cfg = TrainConfig.for_profile('ci', steps=6, batch_size=2, checkpoint_every=1)
     out = tmp_path/'run'
     with pytest.raises(SimGenError, match=r'step 3: model weight .* not finite.*checkpoint-2'):
@@ -255,6 +291,7 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path):
 
 
 def test_nan_loss_names_last_good_checkpoint(tmp_path):
+    "a NaN loss stops training, naming the last good checkpoint."
     cfg = TrainConfig.for_profile('ci', steps=6, batch_size=2, checkpoint_every=2)
     with pytest.raises(SimGenError, match='the loss is nan.*checkpoint-2'):
         train(ToyTask(nan_at=3), ToyData(), cfg, tmp_path/'run', progress=False)
@@ -305,10 +342,12 @@ def test_split_missing(data, tmp_path):
 
 
 def test_skip_validation_flag(data, tmp_path):
+    "--skip-validation trains without the check."
     assert cli(_train(data, tmp_path/'run', '--skip-validation'))[0] == 0
 
 
 def test_non_square_pairs_are_centre_cropped(tmp_path):
+    "non-square pairs are centre-cropped (reported by check), never squashed."
     from simgen_nb.data import save_pair, write_metadata
     rng = np.random.default_rng(0)
     for i in range(4): save_pair(tmp_path/'d', f'p{i}', rng.integers(0, 255, (16, 24, 3), dtype=np.uint8), np.zeros((16, 24), np.uint8))
@@ -327,6 +366,7 @@ def test_ids_are_names_not_paths(data, tmp_path, bad_id):
 
 
 def test_validate_never_hashes_outside_root(data, tmp_path, monkeypatch):
+    "data validate reports a manifest entry ../x as traversal and hashes nothing outside the root."
     secret = tmp_path/'secret.png'; secret.write_bytes(b'secret')
     m = json.loads((data/'manifest.json').read_text()); m['files']['../secret.png'] = '0' * 64
     (data/'manifest.json').write_text(json.dumps(m))
@@ -370,6 +410,7 @@ def test_numeric_flags_are_range_checked(data, tmp_path, cmd, flag, value):
 
 
 def test_config_api_is_range_checked():
+    "TrainConfig.check (the Python API) range-checks too, naming the flag."
     for k, v in [('lr', float('nan')), ('ema_decay', 1.0), ('checkpoint_every', 0), ('keep_checkpoints', 0), ('log_every', -1)]:
         with pytest.raises(SimGenError, match=f'--{k.replace("_", "-")}'): TrainConfig.for_profile('ci', **{k: v}).check()
 
@@ -413,6 +454,7 @@ KINDS = ['truncate_image', 'truncate_mask', 'label_value', 'rgb_mask', 'mask_siz
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(breaks=st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 2)), min_size=1, max_size=3, unique_by=lambda t: t[1]))
 def test_broken_data_folders(small, tmp_path, breaks):
+    "hypothesis: 1-3 breakages of a data set; training refuses, naming a broken file; validate lists problems."
     import tempfile
     with tempfile.TemporaryDirectory(dir=tmp_path) as t:
         root = Path(t)/'d'; shutil.copytree(small, root)
@@ -427,6 +469,7 @@ def _toy_cfg(): return TrainConfig.for_profile('ci', steps=4, batch_size=2, chec
 
 
 def test_kill_at_every_write_point_then_resume(tmp_path):
+    "killed (os._exit in a forked trainer) at each write point of checkpoints and pipeline export; resume picks a complete checkpoint and ends with the uninterrupted weights, pipeline and log."
     points = []
     core.FAULT_HOOK = points.append
     try: train(ToyTask(), ToyData(), _toy_cfg(), tmp_path/'ref', progress=False)
