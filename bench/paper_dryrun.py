@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT/'tests'))
 
 
+KEEP_GRID = False
+
+
+def cuda_peak_mb():
+    import torch
+    return round(torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
+
+
 def peak_mb() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -37,7 +45,9 @@ def stage_train(model: str, work: Path, profile: str, steps: int, bs: int) -> di
     from simgen_nb.data import SegmentationDataset, read_classes
     from simgen_nb.train import TrainConfig, train, read_log
     data, run = work/'data', work/f'run-{model}'
-    cfg = TrainConfig.for_profile(profile, steps=steps, batch_size=bs, checkpoint_every=steps, log_every=1, sample_every=0, num_workers=0)
+    over = dict(steps=steps, checkpoint_every=steps, log_every=1, sample_every=0, num_workers=0)
+    if bs: over['batch_size'] = bs
+    cfg = TrainConfig.for_profile(profile, **over); bs = cfg.batch_size
     classes = read_classes(data)
     if model == 'simgen':
         from simgen_nb.simgen import SimGenConfig, SimGenTask
@@ -50,7 +60,7 @@ def stage_train(model: str, work: Path, profile: str, steps: int, bs: int) -> di
         from simgen_nb.mapgen import MapGenTask, mapgen_config
         tc = mapgen_config(profile); tc.clip_pretrained = None   # offline: an untrained text encoder, named in the pipeline's note
         task = MapGenTask(classes, tc); size = tc.size
-    task.sample_grid = lambda pipe, step: None
+    if not KEEP_GRID: task.sample_grid = lambda pipe, step: None
     ds = SegmentationDataset(data, 'train', size=size)
     params = sum(p.numel() for p in task.build_model().parameters())
     base = peak_mb()                                           # imports, data, one model built: what training adds is on top
@@ -66,14 +76,15 @@ def stage_train(model: str, work: Path, profile: str, steps: int, bs: int) -> di
     return {'stage': model, 'size': size, 'params_M': round(params / 1e6, 1), 'batch': bs, 'steps': steps,
             'step_seconds': round(step_s, 2), 'seconds_per_sample': round(step_s / bs, 2), 'train_seconds': round(train_s, 1),
             'sample_seconds_1pair_4steps': round(sample_s, 1), 'peak_rss_mb': round(peak_mb()),
-            'train_rss_mb_per_sample': round((peak_mb() - base) / bs)}
+            'train_rss_mb_per_sample': round((peak_mb() - base) / bs), 'cuda_peak_mb': cuda_peak_mb(),
+            'device': 'cuda' if torch.cuda.is_available() else 'cpu'}
 
 
 def stage_segmenter(work: Path, profile: str, steps: int, bs: int) -> dict:
     from simgen_nb.segment import seg_config, train_segmenter
-    cfg = seg_config(profile, encoder_weights='none', steps=steps, batch_size=bs, num_workers=0, warmup_steps=1)
+    cfg = seg_config(profile, encoder_weights='none', steps=steps, num_workers=0, warmup_steps=1, **({'batch_size': bs} if bs else {}))
     t0 = time.time(); train_segmenter(cfg, work/'data', out=work/'run-segmenter', test_root=work/'data', test_split='test', progress=False)
-    return {'stage': 'segmenter', 'size': cfg.size, 'network': f'{cfg.arch}/{cfg.encoder} (no ImageNet weights)', 'batch': bs,
+    return {'stage': 'segmenter', 'size': cfg.size, 'network': f'{cfg.arch}/{cfg.encoder} (no ImageNet weights)', 'batch': cfg.batch_size,
             'steps': steps, 'train_seconds': round(time.time() - t0, 1), 'peak_rss_mb': round(peak_mb())}
 
 
@@ -90,6 +101,7 @@ def stage_evaluate(work: Path) -> dict:
 
 def run_stage(args):
     import torch
+    global KEEP_GRID; KEEP_GRID = args.keep_grid
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
     work = Path(args.work)
     if args.stage in ('simgen', 'casdm', 'mapgen'): r = stage_train(args.stage, work, args.profile, args.steps, args.batch_size)
@@ -101,11 +113,13 @@ def run_stage(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--profile', default='paper'); p.add_argument('--steps', type=int, default=2)
-    p.add_argument('--batch-size', type=int, default=2); p.add_argument('--size', type=int, default=256, help='data set size (px)')
+    p.add_argument('--batch-size', type=int, default=2, help="0: the profile's batch size"); p.add_argument('--size', type=int, default=256, help='data set size (px)')
     p.add_argument('--work', default=None, help='working folder (default: a temporary one)')
     p.add_argument('--stages', nargs='+', default=['simgen', 'casdm', 'mapgen', 'segmenter', 'evaluate'])
     p.add_argument('--stage', default=None, help=argparse.SUPPRESS)
     p.add_argument('--no-write', action='store_true', help='do not write bench/results/paper_dryrun.*')
+    p.add_argument('--keep-grid', action='store_true', help="keep the task's end-of-run sample grid (RUN/samples/)")
+    p.add_argument('--results-name', default='paper_dryrun', help='bench/results/NAME.json and .md')
     args = p.parse_args(argv)
     if args.stage: return run_stage(args)
     with tempfile.TemporaryDirectory() as t:
@@ -115,7 +129,7 @@ def main(argv=None):
         env = {**os.environ, 'PYTHONPATH': str(ROOT), 'HF_HUB_OFFLINE': '1'}
         for s in args.stages:
             cmd = [sys.executable, __file__, '--stage', s, '--work', str(work), '--profile', args.profile, '--steps', str(args.steps),
-                   '--batch-size', str(args.batch_size)]
+                   '--batch-size', str(args.batch_size)] + (['--keep-grid'] if args.keep_grid else [])
             r = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if r.returncode != 0: sys.exit(f'stage {s} failed (exit {r.returncode}):\n{r.stderr[-4000:]}')
             rows.append(json.loads(next(l for l in r.stdout.splitlines() if l.startswith('RESULT '))[7:])); print(rows[-1], flush=True)
@@ -124,7 +138,7 @@ def main(argv=None):
     meta = {'profile': args.profile, 'machine': platform.machine(), 'cores': os.cpu_count(), 'threads': os.environ.get('OMP_NUM_THREADS', '2'),
             'load_avg_at_end': os.getloadavg(), 'date': time.strftime('%Y-%m-%d'), 'total_seconds': round(total, 1)}
     res = ROOT/'bench'/'results'
-    (res/'paper_dryrun.json').write_text(json.dumps({'rows': rows, 'env': meta}, indent=1) + '\n')
+    (res/f'{args.results_name}.json').write_text(json.dumps({'rows': rows, 'env': meta}, indent=1) + '\n')
     md = ['# Paper profile, dry run on CPU', '',
           f'`python bench/paper_dryrun.py` ({args.steps} steps, batch {args.batch_size}, the `{args.profile}` network sizes at 256 px) on '
           f'{meta["cores"]} CPU cores ({meta["machine"]}), {meta["threads"]} torch threads, {meta["date"]}; load average at the end '
@@ -139,7 +153,9 @@ def main(argv=None):
                       f'{r["peak_rss_mb"]} | {r["train_rss_mb_per_sample"]} | {r["sample_seconds_1pair_4steps"]} |')
     for r in rows:
         if 'step_seconds' not in r: md.append(f'\n- {r["stage"]}: ' + ', '.join(f'{k} {v}' for k, v in r.items() if k != 'stage'))
-    (res/'paper_dryrun.md').write_text('\n'.join(md) + '\n')
+    if any(r.get('cuda_peak_mb') for r in rows):
+        md += ['', '| model | CUDA peak allocated (MB) |', '|---|---:|'] + [f'| {r["stage"]} | {r["cuda_peak_mb"]} |' for r in rows if r.get('cuda_peak_mb')]
+    (res/f'{args.results_name}.md').write_text('\n'.join(md) + '\n')
     return 0
 
 
