@@ -226,12 +226,14 @@ class CASDMTask(Task):
         return Image.fromarray(np.concatenate([top, bottom], 0))
 
 # %% ../nbs/07_casdm.ipynb #5bd2b7fe
-def _map_ids(root: Path) -> list[str]:
+def _map_ids(root: Path, split: str = 'train') -> list[str]:
+    "The map ids of `split` of the data set `root`, in splits.json's order (an error when the split is missing or empty)."
     from simgen_nb.data import read_splits
     s = read_splits(root)
-    ids = [i for name in ('test', 'val', 'train') for i in s.get(name, [])]
-    ids += [i for name, v in s.items() if name not in ('test', 'val', 'train') for i in v]
-    return list(dict.fromkeys(ids))
+    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
+    ids = list(dict.fromkeys(s[split]))
+    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no maps')
+    return ids
 
 def sample_run(run_dir, args) -> int:
     "Generate `args.n` images from the maps of the data set `args.maps` with a CASDM run; write a data set to `args.out`."
@@ -252,8 +254,8 @@ def sample_run(run_dir, args) -> int:
     K = len(classes['classes'])
     if K != unet.config.num_classes:
         raise SimGenError(f'{maps_root/"classes.json"}: {K} classes, but the run {run_dir} was trained with {unet.config.num_classes}')
-    ids = _map_ids(maps_root)
-    if not ids: raise SimGenError(f'{maps_root/"splits.json"}: no maps listed')
+    split = getattr(args, 'split', None) or 'train'
+    ids = _map_ids(maps_root, split)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     guidance = args.guidance if args.guidance is not None else cfg.get('task', {}).get('guidance_scale', 1.0)
     size, items = unet.config.sample_size, {}
@@ -270,9 +272,9 @@ def sample_run(run_dir, args) -> int:
             save_pair(out, sample_id(i), (img * 255).round().astype(np.uint8), lab.astype(np.uint8))
     for i in range(args.n):
         mid = ids[i % len(ids)]
-        items[sample_id(i)] = {'source_map': str(maps_root/'masks'/f'{mid}.png'), 'map_id': mid}
+        items[sample_id(i)] = {'source_map': str(maps_root/'masks'/f'{mid}.png'), 'map_id': mid, 'split': split}
     provenance = {'run': str(run_dir), 'model': 'casdm', 'sampler': args.scheduler, 'steps': args.steps,
-                  'guidance': guidance, 'seed': args.seed, 'maps': str(maps_root), 'loss': cfg.get('task', {}).get('loss'),
+                  'guidance': guidance, 'seed': args.seed, 'maps': str(maps_root), 'split': split, 'loss': cfg.get('task', {}).get('loss'),
                   'profile': cfg.get('profile')}
     finish_sampling(out, args.n, classes, source=f'casdm:{run_dir}', provenance=provenance, items=items)
     if st.is_main_process: print(f'wrote {args.n} generated pairs to {out}')

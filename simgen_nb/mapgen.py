@@ -19,10 +19,10 @@ from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 # %% auto #0
 __all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEMPLATE', 'TINY_CLIP', 'MAPGEN_PROFILES',
            'PromptError', 'size_bin', 'location_cell', 'region_stats', 'pluralize', 'number_word', 'describe', 'Prompt',
-           'parse_prompt', 'parse_prompts', 'read_prompts', 'write_prompts', 'register_tiny_clip', 'ClipTextEncoder',
-           'MapGenUNet', 'remove_small_components', 'MapGenOutput', 'MapGenPipeline', 'MapGenConfig', 'mapgen_config',
-           'make_encoder', 'MapGenTask', 'faithfulness', 'evaluate_faithfulness', 'heldout_prompts', 'sample_run',
-           'generate', 'register_cli']
+           'parse_prompt', 'parse_prompts', 'read_prompts', 'write_prompts', 'prompt_sources', 'register_tiny_clip',
+           'ClipTextEncoder', 'MapGenUNet', 'remove_small_components', 'MapGenOutput', 'MapGenPipeline', 'MapGenConfig',
+           'mapgen_config', 'make_encoder', 'MapGenTask', 'faithfulness', 'evaluate_faithfulness', 'heldout_prompts',
+           'sample_run', 'generate', 'register_cli']
 
 # %% ../nbs/08_mapgen.ipynb #fe7e56f6
 SIZE_THRESHOLDS = (0.03, 0.15)
@@ -189,10 +189,17 @@ def read_prompts(path: str | os.PathLike, classes) -> list[list[Prompt]]:
     if not out: raise PromptError(f'{path}: no prompts (the file has no non-blank line)')
     return out
 
-def write_prompts(path: str | os.PathLike, samples: Sequence[Sequence[str]]) -> Path:
-    "Write prompt lists as a JSON Lines prompts file."
+def write_prompts(path: str | os.PathLike, samples: Sequence[Sequence[str]], sources: Sequence[dict] | None = None) -> Path:
+    "Write prompt lists as a JSON Lines prompts file; `sources` adds each line's origin (e.g. `source_map`, `split`)."
     from simgen_nb.core import atomic_write_text
-    return atomic_write_text(path, ''.join(json.dumps({'prompts': list(s)}) + '\n' for s in samples))
+    sources = [{}] * len(samples) if sources is None else list(sources)
+    if len(sources) != len(samples): raise PromptError(f'{path}: {len(samples)} prompt lists but {len(sources)} sources')
+    return atomic_write_text(path, ''.join(json.dumps({**dict(src), 'prompts': list(s)}) + '\n' for s, src in zip(samples, sources)))
+
+def prompt_sources(path: str | os.PathLike) -> list[dict]:
+    "Each non-blank line's keys other than `prompts` (where its prompts came from; {} for hand-written ones)."
+    lines = [l for l in Path(path).read_text(encoding='utf-8').splitlines() if l.strip()]
+    return [{k: v for k, v in json.loads(l).items() if k != 'prompts'} for l in lines]
 
 # %% ../nbs/08_mapgen.ipynb #807d8378
 TINY_CLIP = 'simgen-tiny-clip'
@@ -589,13 +596,15 @@ def _classes_of(pipe: MapGenPipeline, name: str) -> dict:
             'classes': [{'id': k, 'name': n, 'color': list(map(int, col))} for k, (n, col) in enumerate(zip(c.class_names, colors))]}
 
 def heldout_prompts(data_root, class_names, size: int, template: str = DEFAULT_TEMPLATE, n: int | None = None,
-                    ignore_index: int = 255, min_area: int = 1) -> tuple[list[list[str]], list[str]]:
-    "Prompts describing the held-out maps of a data set (split test, else val, else train), resized to `size`: (prompts, map ids)."
+                    ignore_index: int = 255, min_area: int = 1, split: str | None = None) -> tuple[list[list[str]], list[str]]:
+    """Prompts describing the maps of one split of a data set, resized to `size`: (prompts, map ids). `split` None: the
+    held-out maps (test, else val, else train), for evaluation; prompts for training data take `split='train'`."""
     from simgen_nb.data import read_splits, read_mask, resize_pair
     root = Path(data_root)
     splits = read_splits(root)
-    ids = next((list(splits[s]) for s in ('test', 'val', 'train') if splits.get(s)), [])
-    if not ids: raise SimGenError(f'{root/"splits.json"}: no maps to describe')
+    if split is not None and split not in splits: raise SimGenError(f'{root/"splits.json"}: no split {split!r} (it has {sorted(splits)})')
+    ids = list(splits[split]) if split is not None else next((list(splits[s]) for s in ('test', 'val', 'train') if splits.get(s)), [])
+    if not ids: raise SimGenError(f'{root/"splits.json"}: no maps to describe' + (f' in split {split!r}' if split else ''))
     n = len(ids) if n is None else n
     out, used = [], []
     for i in range(n):
@@ -615,7 +624,7 @@ def _check_out(out: Path):
     check_out(out, 'a generated data set')             # new or empty (the rule of every command: simgen_nb.core.check_out)
 
 def sample_run(run_dir, args) -> int:
-    "`simgen-nb sample RUN` for a map-generator run: maps from --prompts FILE or from held-out maps' descriptions."
+    "`simgen-nb sample RUN` for a map-generator run: maps from --prompts FILE or from descriptions of the maps of --split (default train)."
     from simgen_nb.train import load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling
     from simgen_nb.data import save_pair
     run_dir, out = Path(run_dir), Path(args.out)
@@ -629,9 +638,10 @@ def sample_run(run_dir, args) -> int:
         sources = [{'prompts_file': str(args.prompts), 'line_index': i} for i in range(len(samples))]
     else:
         if not cfg.get('data'): raise SimGenError(f'{run_dir/"config.yaml"}: no data set recorded; pass --prompts FILE.jsonl')
+        split = getattr(args, 'split', None) or 'train'
         samples, ids = heldout_prompts(cfg['data'], pipe.class_names, c.sample_size, c.template, args.n, c.ignore_index,
-                                       cfg.get('task', {}).get('min_area', 1))
-        sources = [{'source_map': mid} for mid in ids]
+                                       cfg.get('task', {}).get('min_area', 1), split=split)
+        sources = [{'source_map': mid, 'split': split} for mid in ids]
     n = len(samples)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     guidance = args.guidance if getattr(args, 'guidance', None) is not None else cfg.get('task', {}).get('sample_guidance', 3.0)
@@ -676,7 +686,8 @@ def generate(prompts, mapgen_run, casdm_run, out, guidance_map: float | None = N
         imgs = cp(torch.from_numpy(labels).long(), steps, gi, sample_generators(derive_seed(seed, 1), idx, device=device),
                   output_type='np').images
         for i, img, lab in zip(idx, imgs, labels): save_pair(out, sample_id(i), (img * 255).round().astype(np.uint8), lab)
-    items = {sample_id(i): {'prompts': samples[i], 'line_index': i} for i in range(n)}
+    sources = prompt_sources(prompts)   # where each line's prompts came from (a described map's id and split), when recorded
+    items = {sample_id(i): {**sources[i], 'prompts': samples[i], 'line_index': i} for i in range(n)}
     provenance = {'model': 'mapgen+casdm', 'prompts_file': str(prompts), 'mapgen_run': str(mapgen_run),
                   'casdm_run': str(casdm_run), 'guidance_map': gm, 'guidance_image': gi, 'sampler': scheduler,
                   'steps': steps, 'seed': seed, 'encoder_note': mp.encoder_note,

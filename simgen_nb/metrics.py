@@ -98,10 +98,12 @@ def poly_mmd2(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | 
 
 def kid_from_features(real, fake, subsets: int = 100, subset_size: int = 1000, degree: int = 3,
                       gamma: float | None = None, coef: float = 1.0, seed: int = 0) -> dict:
-    "KID: mean and std of the unbiased polynomial MMD^2 over `subsets` seeded random subsets."
+    "KID: mean and std of the unbiased polynomial MMD^2 over `subsets` seeded random subsets, each smaller than both sets."
     real, fake = torch.as_tensor(real).double(), torch.as_tensor(fake).double()
-    m = min(subset_size, len(real), len(fake))
-    if m < 2: raise SimGenError(f'KID needs at least 2 samples per set, got {len(real)} real and {len(fake)} fake')
+    n = min(len(real), len(fake))
+    m = min(subset_size, n)
+    if m >= n: m = n // 2   # a subset of the whole set is the same every time: its spread would be zero
+    if m < 2: raise SimGenError(f'KID needs at least 4 samples per set (subsets of at least 2, smaller than the set), got {len(real)} real and {len(fake)} fake')
     g = torch.Generator().manual_seed(seed)
     vals = []
     for _ in range(subsets):
@@ -109,7 +111,8 @@ def kid_from_features(real, fake, subsets: int = 100, subset_size: int = 1000, d
         f = fake[torch.randperm(len(fake), generator=g)[:m]]
         vals.append(poly_mmd2(r, f, degree, gamma, coef))
     v = torch.tensor(vals, dtype=torch.float64)
-    return {'mean': float(v.mean()), 'std': float(v.std(unbiased=False)), 'subsets': subsets, 'subset_size': m}
+    return {'mean': float(v.mean()), 'std': float(v.std(unbiased=False)), 'subsets': subsets, 'subset_size': m,
+            'n_real': len(real), 'n_fake': len(fake)}
 
 # %% ../nbs/09_metrics.ipynb #d3280021
 def sid_mask_render(labels: torch.Tensor, colors) -> torch.Tensor:
@@ -523,7 +526,8 @@ def report_rows(result: dict) -> list[tuple[str, str, str]]:
     "(metric, value, note) rows of an `evaluate` result."
     rows = []
     for k, v in result['metrics'].items():
-        if k.startswith('KID'): rows.append((k, f"{_fmt(v['mean'])} ± {_fmt(v['std'])}", f"{v['subsets']} subsets of {v['subset_size']}"))
+        if k.startswith('KID'): rows.append((k, f"{_fmt(v['mean'])} ± {_fmt(v['std'])}", f"± std over {v['subsets']} subsets of {v['subset_size']} "
+                                                f"(sets of {v.get('n_real', '?')} real, {v.get('n_fake', '?')} generated)"))
         elif k.startswith('SID-region'):
             rows.append((k, _fmt(v['mean']), f"mean over {v['classes_used']} classes with >= {v['min_samples']} images in both sets"))
             for c, cv in v['classes'].items(): rows.append((f'{k} {c}', _fmt(cv['value']), f"n = {cv['n_real']} real / {cv['n_fake']} generated"))

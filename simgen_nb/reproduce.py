@@ -9,8 +9,9 @@ from pathlib import Path
 from .core import SimGenError, atomic_path, atomic_write_text
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'PROFILES', 'SETTINGS', 'Experiment', 'plan', 'Outcome', 'run_notebook', 'write_report', 'reproduce',
-           'Settings', 'Context', 'register_cli']
+__all__ = ['EXPERIMENTS', 'PROFILES', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome', 'run_notebook',
+           'write_report', 'reproduce', 'Settings', 'summarize', 'mean_pm_std', 'markdown_table', 'Context',
+           'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +172,9 @@ class Settings:
     seg_steps: int | None = None   # training steps of every segmenter (None: the segmenter profile's default)
     label: str = ''                # how tables are labelled
     sampler: str = 'dpmsolver'     # scheduler of generated sets ('ddpm' where a short-trained model needs the ancestral sampler)
+    judge_steps: int | None = None # the real-data segmenter (the judge): its step ceiling (None: seg_steps / the profile's)
+    judge_eval_every: int = 0      # the judge's mIoU is scored every k steps (0: never, a fixed budget)
+    judge_plateau: float | None = 0.005   # ... and it stops when its best mIoU gains less than this over the last quarter of its steps
 
     def steps_for(self, model: str) -> int | None:
         "The headline training budget of `model` ('simgen', 'casdm', 'mapgen'); None: the model profile's default."
@@ -178,20 +182,20 @@ class Settings:
 
 SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
-                      samplers=(('ddpm', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4,
+                      samplers=(('ddpm', 4, 2), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
                       label='ci: pipeline check, not results'),
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('ddpm', 1000, 2), ('ddim', 50, 16), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
-                      guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, label='smoke: pipeline check, not results'),
+                      guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
     # demo: one sitting on a 2-core CPU (79 min measured): the demo networks at 32 px, every arm and seed at the headline budget
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=96, sample_steps=50, sampler='ddpm', features='segmenter',
                       samplers=(('ddpm', 1000, 8), ('ddim', 50, 64), ('dpmsolver', 25, 64), ('dpmsolver', 15, 64), ('dpmsolver', 10, 64)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': 1200, 'casdm': 600, 'mapgen': 600},
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
-                      seg_steps=800, label='demo (CPU, SynthSurg, 32 px)'),
+                      seg_steps=800, judge_steps=6000, judge_eval_every=250, label='demo (CPU, SynthSurg, 32 px)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
-                      guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, label='paper'),
+                      guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, judge_eval_every=2000, label='paper'),
 }
 
 # %% ../nbs/11_reproduce.ipynb #8706a824
@@ -216,6 +220,55 @@ def _finished(run: Path) -> bool:
     ck = latest_checkpoint(run)
     steps = (yaml.safe_load(cfg.read_text()).get('train') or {}).get('steps')
     return ck is not None and steps is not None and int(ck.name.split('-')[1]) >= int(steps)
+
+# %% ../nbs/11_reproduce.ipynb #60f5408d
+def summarize(df, by: list[str], values: list[str] | None = None, seed: str = 'seed'):
+    """One row per group of `by`: for every value column its mean and sample std over the group's rows (`'<col> mean'`,
+    `'<col> std'`, NaN for one row), then `n` (rows, i.e. seeds) and `seeds` (their list)."""
+    import pandas as pd
+    values = values or [c for c in df.columns if c not in (*by, seed) and pd.api.types.is_numeric_dtype(df[c])]
+    g = df.groupby(by, sort=False, dropna=False)
+    out = g[values].agg(['mean', 'std'])
+    out.columns = [f'{a} {b}' for a, b in out.columns]
+    out['n'] = g.size()
+    if seed in df: out['seeds'] = g[seed].agg(lambda s: ','.join(str(v) for v in s))
+    return out.reset_index()
+
+def mean_pm_std(mean, std=None) -> str:
+    "'mean ± std', both rounded to the second significant digit of std ('mean' to 4 significant digits without a std)."
+    import math
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)): return ''
+    if std is None or (isinstance(std, float) and math.isnan(std)): return f'{mean:.4g}'
+    if std == 0: return f'{mean:.4g} ± 0'
+    d = min(8, max(0, 1 - math.floor(math.log10(abs(std)))))
+    return f'{mean:.{d}f} ± {std:.{d}f}'
+
+def markdown_table(df, head: str = '', caption_cols: tuple = ()) -> str:
+    """A narrow Markdown table: each `'<x> mean'`/`'<x> std'` pair becomes one column `x` of 'mean ± std'; columns in
+    `caption_cols` (or non-numeric ones) that hold one value for every row move to the caption, once."""
+    import pandas as pd
+    df = df.copy()
+    caption = []
+    for c in list(df.columns):
+        vals = df[c].dropna().astype(str).unique()
+        movable = c in caption_cols or c == 'n' or not pd.api.types.is_numeric_dtype(df[c])
+        if len(df) > 1 and len(vals) == 1 and df[c].notna().all() and movable:
+            caption.append(f'{c}: {vals[0]}'); df = df.drop(columns=c)
+    cols, paired = [], False
+    for c in df.columns:
+        if c.endswith(' std') and c[:-4] + ' mean' in df.columns: continue
+        if c.endswith(' mean') and c[:-5] + ' std' in df.columns:
+            base, paired = c[:-5], True
+            cols.append((base, [mean_pm_std(m, s) for m, s in zip(df[c], df[base + ' std'])]))
+        elif pd.api.types.is_float_dtype(df[c]):
+            cols.append((c, ['' if pd.isna(v) else f'{v:.4g}' for v in df[c]]))
+        else:
+            cols.append((c, ['' if pd.isna(v) else str(v) for v in df[c]]))
+    out = pd.DataFrame({name: v for name, v in cols})
+    note = ('cells: mean ± std over the n seeds (rounded to the std\'s second significant digit). ' if paired else '') + '; '.join(caption)
+    top = head + (f' — {note}' if note and head else note)
+    return f'{top}\n\n{out.to_markdown(index=False, disable_numparse=True)}\n'
+
 
 # %% ../nbs/11_reproduce.ipynb #63e5c935
 class Context:
@@ -280,6 +333,11 @@ class Context:
         if a is None or a == h: return self.train(model, data, f'{base}-s{seed}', seed=seed, **flags)
         return self.train(model, data, f'{base}-s{seed}-abl{a}', seed=seed, steps=a, **flags)
 
+    def simgen_arm(self, data: Path, name: str, palette: str, seed: int) -> Path:
+        "SimGen's palette arm at `seed` (`arm`); the random palette is drawn per seed (palette_seed = seed), so its spread includes its palette."
+        extra = {'palette_seed': seed} if palette == 'random' else {}
+        return self.arm('simgen', data, f'simgen-{palette}-{name}', seed, palette=palette, **extra)
+
     def sample(self, run: Path, name: str, n: int | None = None, steps: int | None = None, scheduler: str | None = None,
                seed: int = 0, **flags) -> Path:
         "The generated data set `runs/<profile>/generated/<name>` from `run` (reused when made with the same inputs)."
@@ -306,12 +364,18 @@ class Context:
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, casdm)
 
-    def segmenter(self, name: str, data: Path | list[Path], seed: int = 0, test: Path | None = None) -> Path:
-        "A downstream segmenter run `runs/<profile>/segmenters/<name>` trained on `data` at the evaluation size (reused)."
+    def segmenter(self, name: str, data: Path | list[Path], seed: int = 0, test: Path | None = None, judge: bool = False) -> Path:
+        """A downstream segmenter run `runs/<profile>/segmenters/<name>` trained on `data` at the evaluation size (reused):
+        at the fixed `seg_steps`, or, a `judge`, until its mIoU plateaus (`judge_*` settings; needs `test`)."""
         from simgen_nb.segment import seg_config, train_segmenter
         run = self.runs/'segmenters'/name
         roots = [str(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-        cfg = seg_config(self.profile, size=self.settings.eval_size, seed=seed, steps=self.settings.seg_steps)   # None: the profile's
+        self.training_sources = check_training_sources(roots)   # no pair from a scored split (raises before any training)
+        S = self.settings
+        if judge:
+            cfg = seg_config(self.profile, size=S.eval_size, seed=seed, steps=S.judge_steps or S.seg_steps, eval_every=S.judge_eval_every,
+                             plateau_gain=S.judge_plateau if S.judge_eval_every else None)
+        else: cfg = seg_config(self.profile, size=S.eval_size, seed=seed, steps=S.seg_steps)   # None: the profile's
         fp = {'data': roots, 'config': dataclasses.asdict(cfg), 'test': str(test),
               'manifests': [_fingerprint([], Path(r))['data_manifest'] for r in roots]}
         fp_file = run.parent/f'{name}.reproduce.json'
@@ -321,18 +385,31 @@ class Context:
         atomic_write_text(fp_file, json.dumps(fp, indent=1))
         return run
 
+    def judge(self, name: str, data: Path) -> Path:
+        "The real-data segmenter `real-<name>` of the data set `data`: the judge of alignment and the offline feature extractor."
+        return self.segmenter(f'real-{name}', data, test=data, judge=True)
+
+    def judge_note(self, name: str) -> str:
+        "The judge's own score, stated beside every table it judges."
+        m = json.loads((self.runs/'segmenters'/f'real-{name}'/'metrics.json').read_text())
+        how = f", {m['steps_trained']} steps ({m['stopped']})" if 'stopped' in m else ''
+        return f"{m.get('network', 'segmenter')}, real {m.get('split', 'test')} mIoU {m['miou']:.3f}{how}"
+
     def provenance(self, **kw) -> dict:
         "The columns every table row carries: profile and what produced the numbers."
-        return {'profile': self.settings.label or self.profile, **kw}
+        out = {'profile': self.settings.label or self.profile, **kw}
+        self._provenance_keys = getattr(self, '_provenance_keys', set()) | set(out)   # the Markdown twin shows them once, in the caption
+        return out
 
     def save_table(self, df, name: str, note: str = '') -> Path:
-        "Write `figures/<profile>/<name>.csv` and `.md` (Markdown, with the profile's label and `note`); two-level columns become 'a b'."
+        "Write `figures/<profile>/<name>.csv` (numeric columns) and `.md` (`markdown_table`: mean ± std cells, provenance in the caption)."
         if getattr(df.columns, 'nlevels', 1) > 1:
             df = df.copy(); df.columns = [' '.join(str(p) for p in c if str(p)).strip() for c in df.columns]
         csv, md = self.figures/f'{name}.csv', self.figures/f'{name}.md'
         with atomic_path(csv) as tmp: df.to_csv(tmp, index=False)
         head = f'**{self.settings.label or self.profile}**' + (f' — {note}' if note else '')
-        atomic_write_text(md, f'{head}\n\n{df.to_markdown(index=False, floatfmt=".4g")}\n')
+        keys = tuple(getattr(self, '_provenance_keys', ()))
+        atomic_write_text(md, markdown_table(df.drop(columns=[c for c in ('profile',) if c in df]), head, caption_cols=keys))
         return csv
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
@@ -340,6 +417,45 @@ class Context:
         path = self.figures/f'{name}.png'
         with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=dpi, bbox_inches='tight')
         return path
+
+# %% ../nbs/11_reproduce.ipynb #817bf6b6
+SCORED_SPLITS = ('val', 'test')
+
+def _item_origin(item: dict) -> tuple[str | None, str | None]:
+    "A generated pair's source map id and split (None, None: no real map, e.g. unconditional or hand-written prompts)."
+    mid = item.get('map_id', item.get('source_map'))
+    if mid is not None: mid = Path(str(mid)).stem   # CASDM records the mask's path in source_map, the id in map_id
+    return mid, item.get('split')
+
+def check_training_sources(roots, scored: tuple = SCORED_SPLITS) -> dict[str, dict]:
+    """Fail (SimGenError) if any pair a model would train on derives from a map of a `scored` split; return, per root,
+    how many pairs it holds and how many came from real maps of which split. A real data set trains on its own `train`
+    split; a generated one must record each map-derived pair's split, and its map must not be listed in a scored split
+    of the data set it came from (the manifest's `maps`, when recorded)."""
+    from simgen_nb.data import read_manifest, read_splits
+    report, bad = {}, []
+    for root in (roots if isinstance(roots, (list, tuple)) else [roots]):
+        root = Path(root)
+        man = read_manifest(root)
+        items, prov = man.get('items') or {}, man.get('provenance') or {}
+        maps = Path(prov['maps']) if prov.get('maps') else None
+        held = {}
+        if maps is not None and (maps/'splits.json').exists():
+            held = {i: s for s, ids in read_splits(maps).items() if s in scored for i in ids}
+        splits: dict[str, int] = {}
+        for pid, item in items.items():
+            mid, split = _item_origin(item)
+            if mid is None and split is None: continue
+            if split is None: bad.append(f'{root}: pair {pid} comes from map {mid} but records no split'); continue
+            splits[split] = splits.get(split, 0) + 1
+            if split in scored: bad.append(f'{root}: pair {pid} comes from map {mid} of the {split!r} split')
+            elif mid in held: bad.append(f'{root}: pair {pid} comes from map {mid}, listed in {maps}\'s {held[mid]!r} split')
+        report[str(root)] = {'pairs': len(items) or None, 'from_maps': splits}
+    if bad:
+        raise SimGenError(f'{len(bad)} training pair(s) derive from a scored split ({", ".join(scored)}); a model trained on '
+                          'them would be scored on what it saw. Sample from --split train. ' + '; '.join(bad[:5]) + (' ...' if len(bad) > 5 else ''))
+    return report
+
 
 # %% ../nbs/11_reproduce.ipynb #f48e5333
 def _parse_data(items: list[str]) -> dict[str, str]:

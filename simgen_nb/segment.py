@@ -22,7 +22,7 @@ from .metrics import confusion_matrix, seg_scores
 # %% auto #0
 __all__ = ['ARCHS', 'PROFILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TOY_CLASSES', 'SegConfig', 'seg_config', 'Segmenter',
            'build_segmenter', 'ClassTableError', 'check_class_tables', 'TrainingPairs', 'training_pairs',
-           'mix_datasets', 'toy_segmentation_set', 'EpochBatches', 'segmentation_loss', 'train_segmenter',
+           'mix_datasets', 'toy_segmentation_set', 'EpochBatches', 'segmentation_loss', 'plateaued', 'train_segmenter',
            'save_segmenter', 'read_segmenter_config', 'load_segmenter', 'SegmenterFeatures', 'segmenter_features',
            'background_ids', 'evaluate_segmenter', 'rare_classes', 'compare_scores', 'per_class_table', 'register_cli']
 
@@ -49,6 +49,9 @@ class SegConfig:
     num_workers: int = 0
     eval_batch_size: int = 8
     device: str | None = None            # None: CUDA, then MPS, else CPU
+    eval_every: int = 0                  # score mIoU on `curve_split` every k steps (0: never); the curve goes to RUN/curve.csv
+    curve_split: str = 'val'             # the split the curve is scored on (the test split when the data set has no val)
+    plateau_gain: float | None = None    # stop when the best mIoU gained less than this over the last quarter of the steps so far
 
     def __post_init__(self):
         if self.arch not in ARCHS: raise SimGenError(f'segmenter config: arch {self.arch!r} is not one of {sorted(ARCHS)}')
@@ -60,6 +63,8 @@ class SegConfig:
         if self.steps < 1: raise SimGenError(f'segmenter config: steps must be >= 1, got {self.steps}')
         if self.batch_size < 2: raise SimGenError(f'segmenter config: batch_size must be >= 2 (batch norm), got {self.batch_size}')
         if not 0 <= self.warmup_steps <= self.steps: raise SimGenError(f'segmenter config: warmup_steps {self.warmup_steps} not in 0..steps')
+        if self.eval_every < 0: raise SimGenError(f'segmenter config: eval_every must be >= 0, got {self.eval_every}')
+        if self.plateau_gain is not None and not self.eval_every: raise SimGenError('segmenter config: plateau_gain needs eval_every > 0 (a curve to stop on)')
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -268,6 +273,21 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, dice_weight: f
     return {'loss': ce + dice_weight * dice, 'ce': ce.detach(), 'dice': dice.detach()}
 
 # %% ../nbs/10_segment.ipynb #5c0384bb
+def plateaued(curve: list[dict], gain: float) -> bool:
+    "True when the best mIoU of `curve` ({'step', 'miou'} rows) rose by less than `gain` over the last quarter of its steps (4+ points)."
+    if len(curve) < 4: return False
+    cut = 0.75 * curve[-1]['step']
+    before = [c['miou'] for c in curve if c['step'] <= cut]
+    return bool(before) and max(c['miou'] for c in curve) - max(before) < gain
+
+def _curve_point(model, config, root, step: int, classes) -> dict:
+    from simgen_nb.data import read_splits
+    split = config.curve_split if read_splits(root).get(config.curve_split) else 'test'
+    model.eval(); model.config, model.classes = config, classes
+    m = evaluate_segmenter(model, root, split, batch_size=config.eval_batch_size)
+    model.train()
+    return {'step': step, 'split': split, 'miou': m['miou'], 'mdice': m['mdice']}
+
 def _lr_lambda(warmup: int, steps: int):
     def f(step):
         if step < warmup: return (step + 1) / warmup
@@ -297,7 +317,8 @@ def train_segmenter(config: SegConfig, data, out: str | os.PathLike | None = Non
     ds = data if isinstance(data, TrainingPairs) else _EpochAdapter(data)
     loader = torch.utils.data.DataLoader(ds, batch_sampler=EpochBatches(len(ds), config.batch_size, config.steps, config.seed),
                                          collate_fn=_collate, num_workers=config.num_workers)
-    log, t0 = [], time.time()
+    log, t0, curve = [], time.time(), []
+    if config.eval_every and test_root is None: raise SimGenError('train_segmenter: eval_every needs test_root (the data set the curve is scored on)')
     bar = tqdm(loader, total=config.steps, desc=f'segmenter {config.arch}/{config.encoder}', disable=not progress)
     for step, batch in enumerate(bar):
         x, y = batch['image'].to(device), batch['labels'].to(device)
@@ -306,15 +327,23 @@ def train_segmenter(config: SegConfig, data, out: str | os.PathLike | None = Non
         opt.zero_grad(set_to_none=True); terms['loss'].backward(); opt.step(); sched.step()
         row = {'step': step + 1, **{k: round(float(v.detach()), 6) for k, v in terms.items()}, 'lr': opt.param_groups[0]['lr'], 'seconds': round(time.time() - t0, 3)}
         log.append(row); bar.set_postfix(loss=f'{row["loss"]:.4f}')
+        if config.eval_every and (step + 1) % config.eval_every == 0:
+            curve.append(_curve_point(model, config, test_root, step + 1, classes))
+            if config.plateau_gain is not None and plateaued(curve, config.plateau_gain): break
     model.eval()
     model.config, model.classes = config, classes
     metrics = evaluate_segmenter(model, test_root, test_split, batch_size=config.eval_batch_size) if test_root is not None else None
-    if out is not None: save_segmenter(model, out, data=getattr(data, 'roots', None), log=log, metrics=metrics)
+    if metrics is not None and config.eval_every:
+        metrics['curve'] = curve
+        metrics['steps_trained'] = log[-1]['step']
+        metrics['stopped'] = 'plateau' if log[-1]['step'] < config.steps else 'budget'
+    if out is not None: save_segmenter(model, out, data=getattr(data, 'roots', None), log=log, metrics=metrics, curve=curve)
     model.metrics = metrics
     return model
 
 # %% ../nbs/10_segment.ipynb #bc4ceb76
-def save_segmenter(model: Segmenter, out: str | os.PathLike, data=None, log: list[dict] | None = None, metrics: dict | None = None) -> Path:
+def save_segmenter(model: Segmenter, out: str | os.PathLike, data=None, log: list[dict] | None = None, metrics: dict | None = None,
+                   curve: list[dict] | None = None) -> Path:
     "Write a run folder for a trained `Segmenter` (its `.config` and `.classes` must be set)."
     from simgen_nb import __version__
     if model.config is None: raise SimGenError('save_segmenter: the model has no .config')
@@ -330,6 +359,9 @@ def save_segmenter(model: Segmenter, out: str | os.PathLike, data=None, log: lis
             buf = io.StringIO(); wr = csv.DictWriter(buf, fieldnames=list(log[0])); wr.writeheader(); wr.writerows(log)
             (tmp/'log.csv').write_text(buf.getvalue())
         if metrics is not None: (tmp/'metrics.json').write_text(json.dumps(metrics, indent=1) + '\n')
+        if curve:
+            buf = io.StringIO(); wr = csv.DictWriter(buf, fieldnames=list(curve[0])); wr.writeheader(); wr.writerows(curve)
+            (tmp/'curve.csv').write_text(buf.getvalue())
     return out
 
 def read_segmenter_config(run: str | os.PathLike) -> dict:

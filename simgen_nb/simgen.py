@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from diffusers import DiffusionPipeline, DDPMScheduler, UNet2DModel
+from diffusers import DiffusionPipeline, DDPMScheduler, EDMEulerScheduler, UNet2DModel
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
@@ -24,9 +24,9 @@ from .train import (Task, SampleRNG, TrainConfig, add_train_args, config_from_ar
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint', 'SimGenTask',
-           'make_train_scheduler', 'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within', 'sample_figure',
-           'sample_run', 'simgen_config_from_args', 'register_cli']
+__all__ = ['RECIPES', 'PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'recipe_fields', 'make_class_palette',
+           'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card', 'SimGenPipelineOutput',
+           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -37,16 +37,24 @@ class SimGenConfig:
     palette: str = 'cfl'                  # 'cfl' | 'random' | 'grayscale' | 'native'
     palette_seed: int = 0                 # for the 'random' palette
     mask_weight: float = 1.0              # w in (L_img + w L_mask) / (1 + w)
-    prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction'
+    recipe: str = 'paper'                 # a key of RECIPES: parameterisation, noise schedule, loss weighting, samplers
+    prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction' (VP recipes; EDM's network is its F, diffusers' 'epsilon')
     num_train_timesteps: int = 1000
-    beta_schedule: str = 'linear'         # DDPM's linear betas (1e-4 .. 0.02)
+    beta_schedule: str = 'linear'         # VP recipes: DDPM's linear betas (1e-4 .. 0.02) or 'squaredcos_cap_v2'; EDM: 'none'
+    loss_weighting: str = 'uniform'       # 'uniform' | 'min_snr' (min(SNR, gamma) / SNR, or / (SNR + 1) for v) | 'edm'
+    snr_gamma: float = 5.0                # gamma of min-SNR weighting
+    sigma_data: float = 0.5               # EDM: data standard deviation of the preconditioning
+    p_mean: float = -1.2                  # EDM: log sigma ~ N(p_mean, p_std^2) in training
+    p_std: float = 1.2
+    sigma_min: float = 0.002              # EDM: sampling range of sigma
+    sigma_max: float = 80.0
     block_out_channels: tuple = (16, 32)
     layers_per_block: int = 1
     attention_resolutions: tuple = (8,)
     norm_num_groups: int = 8
     dropout: float = 0.0
     grid_size: int = 4                    # samples in each RUN/samples/ grid
-    grid_steps: int = 2                   # sampler steps for the grid (DPM-Solver++)
+    grid_steps: int = 2                   # sampler steps for the grid (the recipe's few-step sampler)
     grid_seed: int = 0
 
     def __post_init__(self):
@@ -54,29 +62,67 @@ class SimGenConfig:
         self.attention_resolutions = tuple(int(r) for r in self.attention_resolutions)
         if self.palette not in ('cfl', 'random', 'grayscale', 'native'):
             raise SimGenError(f"palette must be cfl, random, grayscale or native, got {self.palette!r}")
+        if self.recipe not in RECIPES: raise SimGenError(f'recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}')
         if self.prediction_type not in ('epsilon', 'v_prediction'):
             raise SimGenError(f"prediction_type must be epsilon or v_prediction, got {self.prediction_type!r}")
+        if self.loss_weighting not in ('uniform', 'min_snr', 'edm'):
+            raise SimGenError(f"loss_weighting must be uniform, min_snr or edm, got {self.loss_weighting!r}")
+        if self.is_edm != (self.loss_weighting == 'edm') or self.is_edm != (self.beta_schedule == 'none'):
+            raise SimGenError(f"recipe {self.recipe!r}: loss_weighting 'edm' and beta_schedule 'none' go with the EDM recipe only")
+        if self.is_edm and self.prediction_type != 'epsilon':
+            raise SimGenError("the EDM recipe's network is EDM's F (prediction_type 'epsilon' in diffusers' EDM schedulers)")
+        for k in ('snr_gamma', 'sigma_data', 'p_std', 'sigma_min'):
+            if not getattr(self, k) > 0: raise SimGenError(f'{k} must be > 0, got {getattr(self, k)}')
+        if not self.sigma_max > self.sigma_min: raise SimGenError(f'sigma_max ({self.sigma_max}) must exceed sigma_min ({self.sigma_min})')
         if self.mask_weight < 0: raise SimGenError(f'mask_weight must be >= 0, got {self.mask_weight}')
+
+    @property
+    def is_edm(self) -> bool: return RECIPES[self.recipe]['parameterization'] == 'edm'
 
     @classmethod
     def for_profile(cls, profile: str, **overrides) -> 'SimGenConfig':
-        "The profile's U-Net size and image size, with `overrides` (None values are ignored)."
+        "The profile's U-Net size, image size and recipe, with `overrides` (None values are ignored; `recipe=` sets a recipe's fields)."
         if profile not in UNET_PROFILES: raise SimGenError(f'unknown profile {profile!r}; choose one of {sorted(UNET_PROFILES)}')
         s = UNET_PROFILES[profile]
-        base = dict(profile=profile, image_size=s.sample_size, block_out_channels=s.block_out_channels,
-                    layers_per_block=s.layers_per_block, attention_resolutions=s.attention_resolutions,
-                    norm_num_groups=s.norm_num_groups, dropout=s.dropout, **GRID[profile])
         overrides = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown: raise SimGenError(f'unknown SimGen option(s) {sorted(unknown)}')
+        recipe = overrides.pop('recipe', PROFILE_RECIPE[profile])
+        if recipe not in RECIPES: raise SimGenError(f'recipe must be one of {sorted(RECIPES)}, got {recipe!r}')
+        if RECIPES[recipe]['parameterization'] == 'edm' and {'prediction_type', 'beta_schedule'} & set(overrides):
+            raise SimGenError('--prediction-type and --beta-schedule override a VP recipe; the EDM recipe has neither')
+        base = dict(profile=profile, image_size=s.sample_size, block_out_channels=s.block_out_channels,
+                    layers_per_block=s.layers_per_block, attention_resolutions=s.attention_resolutions,
+                    norm_num_groups=s.norm_num_groups, dropout=s.dropout, **GRID[profile], **recipe_fields(recipe))
         return cls(**{**base, **overrides})
 
     def unet_spec(self) -> UNetSpec:
         return UNetSpec(self.image_size, self.block_out_channels, self.layers_per_block, self.attention_resolutions,
                         self.norm_num_groups, dropout=self.dropout)
 
+# A recipe: how the network is parameterised and trained, and how it is sampled by default. `few` is the
+# default few-step sampler (name, steps); `reference` the many-step sampler quality is judged against.
+RECIPES = {
+    'paper':           dict(parameterization='vp', prediction_type='epsilon', beta_schedule='linear', loss_weighting='uniform',
+                            few=('dpmsolver', 25), reference=('ddpm', 1000)),
+    'v-cosine':        dict(parameterization='vp', prediction_type='v_prediction', beta_schedule='squaredcos_cap_v2',
+                            loss_weighting='uniform', few=('dpmsolver', 25), reference=('ddpm', 1000)),
+    'v-cosine-minsnr': dict(parameterization='vp', prediction_type='v_prediction', beta_schedule='squaredcos_cap_v2',
+                            loss_weighting='min_snr', few=('dpmsolver', 25), reference=('ddpm', 1000)),
+    'edm':             dict(parameterization='edm', prediction_type='epsilon', beta_schedule='none', loss_weighting='edm',
+                            few=('dpmsolver', 25), reference=('euler', 256)),
+}
+# the recipe each profile trains unless told otherwise: the paper's for `paper` (its fidelity tables stay the paper's)
+PROFILE_RECIPE = {'ci': 'paper', 'smoke': 'paper', 'demo': 'paper', 'paper': 'paper'}
+
+def recipe_fields(recipe: str) -> dict:
+    "The SimGenConfig fields a recipe sets."
+    r = RECIPES[recipe]
+    return dict(recipe=recipe, prediction_type=r['prediction_type'], beta_schedule=r['beta_schedule'], loss_weighting=r['loss_weighting'])
+
 GRID = {'ci': dict(grid_size=2, grid_steps=2), 'smoke': dict(grid_size=6, grid_steps=20),
         'demo': dict(grid_size=8, grid_steps=25), 'paper': dict(grid_size=8, grid_steps=50)}
+
 
 # %% ../nbs/06_simgen.ipynb #b2acef96
 def make_class_palette(config: SimGenConfig, classes: dict) -> torch.Tensor:
@@ -97,7 +143,7 @@ def split_joint(x: torch.Tensor, palette: torch.Tensor, ignore_index: int = 255,
 
 # %% ../nbs/06_simgen.ipynb #a069c3bc
 class SimGenTask(Task):
-    "Trainer task for SimGen's joint image + mask DDPM."
+    "Trainer task for SimGen's joint image + mask diffusion model (VP recipes or EDM)."
     model_type = 'simgen'
     def __init__(self, config: SimGenConfig, classes: dict):
         self.config, self.classes = config, classes
@@ -114,33 +160,70 @@ class SimGenTask(Task):
         if device not in self._pal_dev: self._pal_dev[device] = self.palette.to(device)
         return self._pal_dev[device]
 
-    def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
-        x0 = joint_sample(batch['image'], batch['labels'], self._pal(batch['image'].device), self.ignore_index)
-        t = rng.randint(self.config.num_train_timesteps)
+    def vp_terms(self, x0: torch.Tensor, rng: SampleRNG):
+        "(network input x_t, timestep t, regression target, per-sample loss weight) of a VP recipe."
+        c = self.config
+        t = rng.randint(c.num_train_timesteps)
         noise = rng.randn(*x0.shape[1:])
         xt = self.scheduler.add_noise(x0, noise, t)
-        target = noise if self.config.prediction_type == 'epsilon' else self.scheduler.get_velocity(x0, noise, t)
-        err = (model(xt, t).sample.float() - target).square()
-        img, msk = err[:, :3].mean(), err[:, 3:].mean()
-        w = self.config.mask_weight
-        return {'loss': (img + w * msk) / (1 + w), 'image_mse': img.detach(), 'mask_mse': msk.detach()}
+        target = noise if c.prediction_type == 'epsilon' else self.scheduler.get_velocity(x0, noise, t)
+        w = torch.ones(len(t), device=x0.device)
+        if c.loss_weighting == 'min_snr':       # Hang et al. 2023: min(SNR, gamma) / SNR on epsilon, / (SNR + 1) on v
+            ab = self.scheduler.alphas_cumprod.to(x0.device)[t.to(x0.device)]
+            snr = ab / (1 - ab)
+            w = snr.clamp(max=c.snr_gamma) / (snr if c.prediction_type == 'epsilon' else snr + 1)
+        return xt, t.to(x0.device), target, w
+
+    def edm_terms(self, x0: torch.Tensor, rng: SampleRNG):
+        """(network input c_in x, c_noise, target of EDM's F, weight 1) for the EDM recipe (Karras et al. 2022).
+        x = x0 + sigma n with log sigma ~ N(p_mean, p_std^2); D(x) = c_skip x + c_out F(c_in x, c_noise). The loss
+        lambda(sigma) |D - x0|^2 with lambda = 1 / c_out^2 is |F - (x0 - c_skip x) / c_out|^2. Inputs and noise
+        conditioning come from the EDM scheduler itself, so training and sampling share one convention."""
+        c = self.config
+        sigma = (c.p_mean + c.p_std * rng.randn()).exp().to(x0.device)          # (B,)
+        s = sigma.view(-1, 1, 1, 1)
+        x = x0 + s * rng.randn(*x0.shape[1:]).to(x0.device)
+        c_skip = c.sigma_data ** 2 / (s ** 2 + c.sigma_data ** 2)
+        c_out = s * c.sigma_data / (s ** 2 + c.sigma_data ** 2).sqrt()
+        inp = self.scheduler.precondition_inputs(x, s)
+        return inp, self.scheduler.precondition_noise(sigma), (x0 - c_skip * x) / c_out, torch.ones(len(sigma), device=x0.device)
+
+    def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
+        x0 = joint_sample(batch['image'], batch['labels'], self._pal(batch['image'].device), self.ignore_index)
+        inp, t, target, w = (self.edm_terms if self.config.is_edm else self.vp_terms)(x0, rng)
+        err = (model(inp, t).sample.float() - target).square()
+        img = (err[:, :3].mean((1, 2, 3)) * w).mean()
+        msk = (err[:, 3:].mean((1, 2, 3)) * w).mean()
+        mw = self.config.mask_weight
+        return {'loss': (img + mw * msk) / (1 + mw), 'image_mse': img.detach(), 'mask_mse': msk.detach()}
 
     def pipeline(self, ema_model) -> 'SimGenPipeline':
         return SimGenPipeline(unet=ema_model, scheduler=make_train_scheduler(self.config), palette=self.palette.tolist(),
-                              classes=self.classes, palette_kind=self.config.palette)
+                              classes=self.classes, palette_kind=self.config.palette, recipe=recipe_card(self.config))
 
     def sample_grid(self, pipeline, step: int) -> Image.Image:
         c = self.config
-        pipeline.scheduler = make_scheduler('dpmsolver', pipeline.scheduler.config)
+        pipeline.scheduler = make_scheduler(RECIPES[c.recipe]['few'][0], pipeline.scheduler.config)
         pipeline.set_progress_bar_config(disable=True)
         out = pipeline(batch_size=c.grid_size, num_inference_steps=c.grid_steps,
                        generator=sample_generators(c.grid_seed, range(c.grid_size)), output_type='np')
         return sample_figure(out, pipeline.class_colors())
 
-def make_train_scheduler(config: SimGenConfig) -> DDPMScheduler:
-    "The one noise schedule of training and sampling (DDPM, `num_train_timesteps` steps)."
+def make_train_scheduler(config: SimGenConfig):
+    "The noise schedule of training, saved with the pipeline: DDPM (`num_train_timesteps` steps) for VP recipes, EDM Euler for EDM."
+    if config.is_edm:
+        return EDMEulerScheduler(sigma_min=config.sigma_min, sigma_max=config.sigma_max, sigma_data=config.sigma_data,
+                                 num_train_timesteps=config.num_train_timesteps, prediction_type='epsilon')
     return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
                          prediction_type=config.prediction_type, clip_sample=True)
+
+def recipe_card(config: SimGenConfig) -> dict:
+    "What the pipeline records of the recipe (checked against its scheduler before sampling)."
+    r = RECIPES[config.recipe]
+    return {'name': config.recipe, 'parameterization': r['parameterization'], 'prediction_type': config.prediction_type,
+            'beta_schedule': config.beta_schedule, 'loss_weighting': config.loss_weighting,
+            'few_step_sampler': list(r['few']), 'reference_sampler': list(r['reference'])}
+
 
 # %% ../nbs/06_simgen.ipynb #acd45de4
 @dataclass
@@ -155,10 +238,23 @@ class SimGenPipeline(DiffusionPipeline):
     "Sample image + mask pairs from a SimGen U-Net."
     model_cpu_offload_seq = 'unet'
     def __init__(self, unet: UNet2DModel, scheduler, palette: list | None = None, classes: dict | None = None,
-                 palette_kind: str = 'cfl'):
+                 palette_kind: str = 'cfl', recipe: dict | None = None):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
-        self.register_to_config(palette=palette, classes=classes, palette_kind=palette_kind)
+        self.register_to_config(palette=palette, classes=classes, palette_kind=palette_kind, recipe=recipe)
+
+    def check_scheduler(self) -> None:
+        "Refuse a scheduler whose parameterisation is not the one the U-Net was trained with (runs before recipes: no check)."
+        r = self.config.recipe
+        if not r: return
+        edm = type(self.scheduler).__name__.startswith('EDM')
+        if edm != (r['parameterization'] == 'edm'):
+            raise SimGenError(f"this model was trained with the {r['name']!r} recipe ({r['parameterization']}); "
+                              f"{type(self.scheduler).__name__} samples a {'EDM' if edm else 'VP'} model: "
+                              f"use make_scheduler(name, pipe.scheduler.config) to build a matching sampler")
+        if self.scheduler.config.get('prediction_type') != r['prediction_type']:
+            raise SimGenError(f"this model predicts {r['prediction_type']!r} (recipe {r['name']!r}); the scheduler "
+                              f"{type(self.scheduler).__name__} is configured for {self.scheduler.config.get('prediction_type')!r}")
 
     def palette_tensor(self, device=None) -> torch.Tensor:
         "The (K, 3) palette in [-1, 1]."
@@ -174,6 +270,7 @@ class SimGenPipeline(DiffusionPipeline):
         "Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler."
         if isinstance(generator, list) and len(generator) != batch_size:
             raise SimGenError(f'{len(generator)} generators for a batch of {batch_size}')
+        self.check_scheduler()
         unet, dev = self.unet, self._execution_device
         size = unet.config.sample_size
         x = randn_tensor((batch_size, unet.config.in_channels, size, size), generator=generator, device=dev, dtype=unet.dtype)
@@ -181,8 +278,8 @@ class SimGenPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=dev)
         extra = {'generator': generator} if 'generator' in inspect.signature(self.scheduler.step).parameters else {}
         for t in self.progress_bar(self.scheduler.timesteps):
-            eps = unet(self.scheduler.scale_model_input(x, t), t).sample
-            x = self.scheduler.step(eps, t, x, **extra).prev_sample
+            out = unet(self.scheduler.scale_model_input(x, t), t).sample   # epsilon, v or EDM's F: the scheduler knows which
+            x = self.scheduler.step(out, t, x, **extra).prev_sample
         ignore = int(self.config.classes.get('ignore_index', 255)) if self.config.classes else 255
         image, labels, dist = split_joint(x, self.palette_tensor(dev), ignore, keep_ignore)
         colored = torch.from_numpy(pal.colorize(labels.cpu().numpy(), self.class_colors(), ignore_index=ignore))
@@ -248,7 +345,7 @@ def sample_run(run_dir, args) -> Path:
     return out
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
-_SIMGEN_FLAGS = {'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str}
+_SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int}
 
 def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenConfig:
     "The SimGenConfig for parsed flags: the saved one on resume (flags must agree), else the profile's."
@@ -269,13 +366,16 @@ def _train_cmd(args):
 
 def register_cli(commands):
     "Add `simgen-nb train simgen`."
-    from simgen_nb.core import int_range, nonneg_float
+    from simgen_nb.core import int_range, nonneg_float, nonneg_int
     p = commands.group('train').add_parser('simgen', help='train the joint image + mask model (SimGen)',
                                            description='train the joint image + mask model (SimGen)')
     add_train_args(p)
+    p.add_argument('--recipe', choices=sorted(RECIPES), default=None,
+                   help="training recipe: parameterisation, noise schedule, loss weighting, default samplers (default: the profile's)")
     p.add_argument('--palette', choices=['cfl', 'random', 'grayscale', 'native'], default=None, help='mask colour palette (default cfl)')
+    p.add_argument('--palette-seed', type=nonneg_int, default=None, help="seed of the 'random' palette (default 0; experiments draw one per seed)")
     p.add_argument('--mask-weight', type=nonneg_float, default=None, help='weight of the mask channels in the loss (default 1)')
-    p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None)
+    p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None, help="override within a VP recipe (default: the recipe's)")
     p.add_argument('--image-size', type=int_range(8), default=None, help="training resolution (default: the profile's)")
-    p.add_argument('--beta-schedule', choices=['linear', 'scaled_linear', 'squaredcos_cap_v2'], default=None)
+    p.add_argument('--beta-schedule', choices=['linear', 'scaled_linear', 'squaredcos_cap_v2'], default=None, help="override within a VP recipe (default: the recipe's)")
     p.set_defaults(func=_train_cmd)

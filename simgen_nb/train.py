@@ -20,11 +20,12 @@ from .core import (SimGenError, atomic_path, atomic_write_text, derive_seed, gen
                             positive_float, nonneg_float)
 
 # %% auto #0
-__all__ = ['PROFILES', 'CKPT_RE', 'SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig', 'SampleRNG', 'global_batch_indices',
-           'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config', 'load_checkpoint_weights',
-           'load_run', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint', 'lr_factor', 'train',
-           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args',
-           'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
+__all__ = ['PROFILES', 'CKPT_RE', 'SCHEDULERS', 'EDM_SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig', 'SampleRNG',
+           'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
+           'load_checkpoint_weights', 'load_run', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint',
+           'lr_factor', 'train', 'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command',
+           'add_sample_args', 'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling',
+           'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -608,12 +609,14 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('run', help='run folder written by `simgen-nb train`')
     parser.add_argument('--n', type=positive_int, default=16, help='number of pairs to generate')
     parser.add_argument('--steps', type=positive_int, default=25, help='sampler steps')
-    parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver'], default='dpmsolver')
+    parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver', 'euler'], default='dpmsolver',
+                        help="sampler, built from the run's training schedule (EDM runs: dpmsolver or euler)")
     parser.add_argument('--seed', type=nonneg_int, default=0)
     parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
     parser.add_argument('--maps', default=None, help='CASDM: data set whose masks condition the images')
     parser.add_argument('--guidance', type=nonneg_float, default=None, help='CASDM: classifier-free guidance scale')
+    parser.add_argument('--split', default='train', help='CASDM --maps / mapgen: the split whose maps condition the samples (default train)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: the accelerate device)')
     return parser
@@ -623,17 +626,31 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 # (all of ours: images and palette colours in [-1, 1]) it gets dynamic thresholding at 1.0, its
 # counterpart of clipping: without it an under-trained model's x0 predictions at high noise (divided by
 # sqrt(alpha_bar) ~ 0.007 at t = 1000 for DDPM's linear betas) run far outside [-1, 1] and samples stay noise.
-SCHEDULERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler', 'dpmsolver': 'DPMSolverMultistepScheduler'}
+# Few-step samplers use 'trailing' timestep spacing (Lin et al. 2024, "Common diffusion noise schedules and
+# sample steps are flawed"): the first step starts at the last training timestep, where the initial noise
+# belongs; DDPMScheduler's saved 'leading' spacing starts 25 steps of 1000 at t = 960, which a schedule whose
+# terminal SNR is near zero (cosine) punishes hardest. A model trained with the EDM recipe is sampled by
+# diffusers' EDM schedulers, which apply its preconditioning; `make_scheduler` picks them from the config.
+SCHEDULERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler', 'dpmsolver': 'DPMSolverMultistepScheduler',
+              'euler': 'EulerDiscreteScheduler'}
+EDM_SCHEDULERS = {'dpmsolver': 'EDMDPMSolverMultistepScheduler', 'euler': 'EDMEulerScheduler'}
 
 def make_scheduler(name: str, config, pixel_space: bool = True):
-    "A diffusers scheduler `name` ('ddpm', 'ddim', 'dpmsolver' or a class name) from a scheduler config."
-    import diffusers
-    cls = getattr(diffusers, SCHEDULERS.get(name, name), None)
-    if cls is None: raise SimGenError(f'unknown scheduler {name!r}; choose one of {sorted(SCHEDULERS)}')
+    """A diffusers scheduler `name` ('ddpm', 'ddim', 'dpmsolver', 'euler' or a class name) from a training scheduler's
+    config; for an EDM config (it has `sigma_data`), the EDM counterpart ('dpmsolver', 'euler')."""
+    import diffusers, inspect
+    edm = 'sigma_data' in dict(config)
+    table = EDM_SCHEDULERS if edm else SCHEDULERS
+    cname = table.get(name, name)
+    cls = getattr(diffusers, cname, None) if cname in table.values() or not name.islower() else None
+    if cls is None or (edm and not cls.__name__.startswith('EDM')) or (not edm and cls.__name__.startswith('EDM')):
+        kind = 'an EDM' if edm else 'a VP (DDPM-schedule)'
+        raise SimGenError(f'unknown scheduler {name!r} for {kind} model; choose one of {sorted(table)}')
     kw = {}
-    if cls.__name__ == 'DPMSolverMultistepScheduler':
+    if cls.__name__ in ('DPMSolverMultistepScheduler', 'EDMDPMSolverMultistepScheduler'):
         kw['algorithm_type'] = 'dpmsolver++'
         if pixel_space: kw.update(thresholding=True, sample_max_value=1.0)
+    if not edm and 'timestep_spacing' in inspect.signature(cls.__init__).parameters: kw['timestep_spacing'] = 'trailing'
     return cls.from_config(config, **kw)
 
 def sample_shard(n: int, batch_size: int, process_index: int | None = None, num_processes: int | None = None) -> list[list[int]]:

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from simgen_nb.casdm import CASDMTask, CASDMPipeline, casdm_config, LOSSES
 from simgen_nb.cli import build_parser
 from simgen_nb.core import SimGenError
-from simgen_nb.data import SegmentationDataset, save_pair, write_metadata, validate, read_manifest, read_mask
+from simgen_nb.data import SegmentationDataset, save_pair, write_metadata, validate, read_manifest, read_mask, read_splits
 from simgen_nb.train import TrainConfig, train, read_log, latest_checkpoint, load_run, read_config
 
 K = 3
@@ -125,6 +125,16 @@ def test_cli_train_and_sample(data, tmp_path):
     for i in range(4):
         src = m['items'][f'gen{i:06d}']['source_map']
         assert np.array_equal(read_mask(gen / 'masks' / f'gen{i:06d}.png'), read_mask(src))
+    train = set(read_splits(data)['train'])                       # default --split train: no test or val map conditions a pair
+    assert all(it['split'] == 'train' and it['map_id'] in train for it in m['items'].values())
+    for split in ('val', 'test'):                                 # any requested split: its maps and no other's
+        cli('sample', run, '--maps', data, '--split', split, '--n', 5, '--steps', 1, '--scheduler', 'ddim',
+            '--batch-size', 5, '--out', tmp_path / f'gen-{split}', '--device', 'cpu')
+        items = read_manifest(tmp_path / f'gen-{split}')['items'].values()
+        outside = [it['map_id'] for it in items if it['map_id'] not in set(read_splits(data)[split])]
+        assert not outside and {it['split'] for it in items} == {split}, (split, outside)
+    with pytest.raises(SimGenError, match="no split 'holdout'"):
+        cli('sample', run, '--maps', data, '--split', 'holdout', '--n', 1, '--out', tmp_path / 'gen3', '--device', 'cpu')
     with pytest.raises(SimGenError, match='--maps'):
         cli('sample', run, '--n', 1, '--out', tmp_path / 'gen2', '--device', 'cpu')
 

@@ -112,14 +112,17 @@ def test_sample_from_heldout_maps(runs, tmp_path):
     assert cli_main(['sample', str(mg), '--n', '3', '--steps', '2', '--out', str(tmp_path/'gen')]) == 0
     assert problems(tmp_path/'gen') == []
     man = read_manifest(tmp_path/'gen')
-    assert man['provenance']['model'] == 'mapgen' and man['items']['gen000002']['source_map'] == 'toy006'
+    assert man['provenance']['model'] == 'mapgen'
+    train = read_splits(data)['train']                           # --split train (default): only training maps are described
+    assert [(it['source_map'], it['split']) for it in man['items'].values()] == [(i, 'train') for i in train[:3]]
 
 
 def test_chain_writes_a_valid_data_set(runs, tmp_path, capsys):
     _, data, mg, cd = runs
     f = tmp_path/'prompts.jsonl'
     M.write_prompts(f, [['one large liver in the upper centre', 'one small grasper in the lower left'],
-                        ['two small graspers in the lower right', 'background']])
+                        ['two small graspers in the lower right', 'background']],
+                    sources=[{'source_map': 'toy000', 'split': 'train'}, {}])
     out = tmp_path/'gen'
     assert cli_main(['generate', '--prompts', str(f), '--mapgen', str(mg), '--casdm', str(cd), '--guidance-map', '2',
                      '--guidance-image', '1.5', '--steps', '2', '--seed', '7', '--out', str(out)]) == 0
@@ -129,6 +132,8 @@ def test_chain_writes_a_valid_data_set(runs, tmp_path, capsys):
     assert (p['guidance_map'], p['guidance_image'], p['seed'], p['mapgen_run'], p['casdm_run']) == (2.0, 1.5, 7, str(mg), str(cd))
     assert 'UNTRAINED' in p['encoder_note'] and p['sampler'] == 'dpmsolver'
     assert man['items']['gen000001']['prompts'] == ['two small graspers in the lower right', 'background']
+    assert (man['items']['gen000000']['source_map'], man['items']['gen000000']['split']) == ('toy000', 'train')   # the prompts' origin
+    assert 'split' not in man['items']['gen000001']                                                             # hand-written
     assert read_splits(out)['train'] == ['gen000000', 'gen000001']
     assert read_classes(out)['classes'][2]['name'] == 'grasper'
     assert set(np.unique(read_mask(out/'masks'/'gen000000.png'))) <= {0, 1, 2}

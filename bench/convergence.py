@@ -1,0 +1,219 @@
+"""SimGen convergence study: sample quality against training compute, one curve per training recipe.
+
+    python bench/convergence.py run   --data DATA --judge SEG_RUN [--recipes paper,v-cosine,...] [--points 500,1000,...]
+                                      [--seeds 0] [--n 200] [--threads 1] [--runs runs/convergence]
+    python bench/convergence.py floor --data DATA --judge SEG_RUN [--n 200]
+    python bench/convergence.py report [--figure figures/demo/convergence.png]
+
+`run` trains the joint model (SimGen, CFL palette, the demo network at 32 px, batch 8, the demo learning-rate
+schedule for the largest point) once per recipe and seed, stopping at each point (training steps) to judge it:
+`--n` pairs from the recipe's few-step sampler (25 steps) and, at the last point, from the 10-step sampler and
+`--n-ref` pairs from the recipe's reference sampler (DDPM-1000 for the VP recipes, EDM Euler-256 for EDM).
+Quality is fixed in advance: KID[segmenter] (unbiased, `--kid-subsets` subsets of n/2, their std as the spread)
+and alignment mIoU (the judge's prediction on the generated image against the generated mask), both against the
+real **test** split under the judge segmenter `--judge`. Training compute is the training process's CPU time
+(each run is one process with `--threads` torch threads; the machine is shared, so wall time would lie).
+Every record is appended to bench/results/convergence.json as it is measured; a rerun skips what is there and
+resumes training runs from their last checkpoint (`--resume latest`), so the study survives interruptions.
+`floor` measures the real floor (the real val split judged as if generated, against the test split, same n).
+`report` writes bench/results/convergence.md and the figure.
+"""
+import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT/'bench'/'results'/'convergence.json'
+
+
+def load():
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {'records': [], 'floor': None, 'meta': {}}
+
+
+def save(db):
+    tmp = RESULTS.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(db, indent=1)); os.replace(tmp, RESULTS)
+
+
+def judge(gen_pairs, classes, args, tag):
+    "KID[segmenter] and alignment mIoU of generated pairs (list of (uint8 image, labels)) against the real test split."
+    import numpy as np
+    from simgen_nb.data import save_pair, write_metadata
+    from simgen_nb.metrics import evaluate
+    while not (Path(args.judge)/'config.yaml').exists():   # the judge may still be training beside the first runs
+        print(f'waiting for the judge {args.judge}', flush=True); time.sleep(30)
+    with tempfile.TemporaryDirectory(prefix='convergence-') as d:
+        ids = [f'gen_{i:05d}' for i in range(len(gen_pairs))]
+        for k, (img, lab) in zip(ids, gen_pairs): save_pair(d, k, img, lab.astype(np.uint8))
+        write_metadata(d, classes, {'train': ids}, source=f'bench/convergence.py {tag}')
+        n = len(ids)
+        res = evaluate(args.data, d, metrics=('kid', 'alignment'), features='segmenter', segmenter=args.judge,
+                       real_split='test', size=32, kid_subsets=args.kid_subsets, kid_subset_size=max(2, n // 2),
+                       cache=True, device='cpu')
+    m = res['metrics']
+    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
+    return {'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'kid_subset_size': m[kid]['subset_size'],
+            'alignment_miou': m[al]['miou'], 'n': n}
+
+
+def generate(run, sampler, steps, n, seed=1000):
+    import numpy as np
+    from simgen_nb.train import load_run, make_scheduler, sample_generators
+    _, pipe = load_run(run, device='cpu')
+    pipe.scheduler = make_scheduler(sampler, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    pairs, bs = [], 50
+    for s in range(0, n, bs):
+        idx = list(range(s, min(n, s + bs)))
+        o = pipe(batch_size=len(idx), num_inference_steps=steps, generator=sample_generators(seed, idx), output_type='np')
+        pairs += [((o.images[j] * 255).round().astype(np.uint8), o.masks[j]) for j in range(len(idx))]
+    return pairs, dict(pipe.config.classes)
+
+
+def train_to(run, recipe, seed, step, total, args):
+    "Train (or resume) the run up to `step`; return the CPU seconds this call's training process used."
+    cmd = [str(Path(sys.executable).parent/'simgen-nb'), 'train', 'simgen', '--data', args.data, '--out', str(run), '--stop-at', str(step),
+           '--no-progress']
+    if (run/'config.yaml').exists(): cmd += ['--resume', 'latest']
+    else:
+        cmd += ['--profile', 'demo', '--image-size', '32', '--recipe', recipe, '--seed', str(seed), '--steps', str(total),
+                '--batch-size', str(args.batch_size), '--checkpoint-every', str(args.checkpoint_every), '--keep-checkpoints', '2',
+                '--sample-every', '0', '--log-every', '50'] + (['--lr', str(args.lr)] if args.lr else []) \
+               + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else [])
+    env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads), 'HF_HUB_OFFLINE': '1'}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def cmd_run(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    db = load()
+    points = sorted(int(p) for p in args.points.split(','))
+    tag = args.tag or ''
+    for seed in [int(s) for s in args.seeds.split(',')]:
+        for recipe in args.recipes.split(','):
+            from simgen_nb.simgen import RECIPES
+            r = RECIPES[recipe]
+            name = f'{recipe}{tag}-s{seed}'
+            run = Path(args.runs)/name
+            done = {(x['step'], x['sampler']) for x in db['records'] if x['run'] == name and x.get('n') == args.n}
+            for p in points:
+                few = f"{r['few'][0]}-{r['few'][1]}"
+                want = [few] + ([f"{r['few'][0]}-10", f"{r['reference'][0]}-{r['reference'][1]}"] if p == points[-1] and args.final_samplers else [])
+                if all((p, s) in done for s in want): continue
+                cpu = train_to(run, recipe, seed, p, points[-1], args)
+                state = json.loads((run/f'checkpoint-{p}'/'state.json').read_text()) if (run/f'checkpoint-{p}'/'state.json').exists() else {}
+                prev = [x for x in db['records'] if x['run'] == name and x['step'] < p]
+                cpu_total = cpu + max((x['train_cpu_s'] for x in prev), default=0.0)
+                for spec in want:
+                    if (p, spec) in done: continue
+                    sampler, steps = spec.rsplit('-', 1)
+                    n = args.n if spec != want[-1] or len(want) == 1 or not args.final_samplers else args.n_ref
+                    t0 = time.time()
+                    pairs, classes = generate(run, sampler, int(steps), n)
+                    q = judge(pairs, classes, args, f'{name} step {p} {spec}')
+                    rec = {'run': name, 'recipe': recipe, 'seed': seed, 'step': p, 'batch_size': args.batch_size,
+                           'lr': args.lr, 'train_cpu_s': round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
+                           'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
+                    if spec == few and n != args.n: rec['n'] = n
+                    db = load(); db['records'].append(rec); save(db)
+                    print(json.dumps(rec), flush=True)
+            if args.cleanup: shutil.rmtree(run/'samples', ignore_errors=True)
+
+
+def cmd_floor(args):
+    "The real floor: the real val split judged as a generated set against the real test split, at the study's n."
+    import numpy as np
+    from simgen_nb.data import read_classes, read_splits, read_image, read_mask
+    from PIL import Image
+    db = load()
+    ids = read_splits(args.data)['val'][:args.n]
+    pairs = []
+    for i in ids:
+        img = np.asarray(Image.fromarray(read_image(Path(args.data)/'images'/f'{i}.png')).resize((32, 32), Image.BICUBIC))
+        lab = np.asarray(Image.fromarray(read_mask(Path(args.data)/'masks'/f'{i}.png')).resize((32, 32), Image.NEAREST))
+        pairs.append((img, lab))
+    db['floor'] = {'what': f'real val split (first {len(ids)} ids, 32 px) vs real test split', **judge(pairs, read_classes(args.data), args, 'floor')}
+    db['meta'] = {'judge': str(args.judge), 'data': str(args.data)}
+    save(db); print(json.dumps(db['floor']))
+
+
+def cmd_report(args):
+    import numpy as np, pandas as pd
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    db = load()
+    df = pd.DataFrame(db['records'])
+    if df.empty: raise SystemExit('no records yet')
+    df['train_cpu_min'] = df['train_cpu_s'] / 60
+    few = df[df['sampler'].str.endswith('-25')]
+    fl = db.get('floor') or {}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for recipe, g in few.groupby('recipe'):
+        agg = g.groupby('step').agg(cpu=('train_cpu_min', 'mean'), kid=('kid', 'mean'), kid_sd=('kid', 'std'),
+                                    al=('alignment_miou', 'mean'), al_sd=('alignment_miou', 'std'), seeds=('seed', 'nunique'))
+        for ax, col in zip(axes, ('kid', 'al')):
+            line, = ax.plot(agg['cpu'], agg[col], marker='o', label=f'{recipe} ({agg["seeds"].max()} seed{"s" if agg["seeds"].max() > 1 else ""})')
+            if agg['seeds'].max() > 1: ax.fill_between(agg['cpu'], agg[col] - agg[col + '_sd'], agg[col] + agg[col + '_sd'], alpha=0.2, color=line.get_color())
+            else:
+                sd = g.set_index('step').loc[agg.index, 'kid_std'].values if col == 'kid' else None
+                if sd is not None: ax.errorbar(agg['cpu'], agg[col], yerr=sd, fmt='none', color=line.get_color(), capsize=2)
+    if fl:
+        axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
+        axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
+    axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log)'); axes[1].set_ylabel('alignment mIoU (judge)')
+    for ax in axes: ax.set_xlabel('training CPU minutes (1 thread)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    n = int(few['n'].iloc[0])
+    fig.suptitle(f'SimGen convergence per recipe (SynthSurg 32 px, demo network, batch 8; DPM-Solver++ 25 steps, n={n}; '
+                 f'KID bars: std over subsets)', fontsize=9)
+    fig.tight_layout()
+    out = Path(args.figure); out.parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=110)
+    cols = ['recipe', 'seed', 'step', 'train_cpu_min', 'sampler', 'n', 'kid', 'kid_std', 'alignment_miou']
+    t = df[cols].sort_values(['recipe', 'seed', 'step', 'sampler'])
+    t['KID ± std'] = [f'{k:.4g} ± {s:.2g}' for k, s in zip(t['kid'], t['kid_std'])]
+    t = t.drop(columns=['kid', 'kid_std'])
+    lines = ['# SimGen convergence study', '',
+             'Joint model (SimGen, CFL palette) on SynthSurg (4,000 pairs made at 64 px, trained and judged at 32 px), the demo '
+             'network, batch 8, one training process per run. Judge: the segmenter run '
+             f"`{db['meta'].get('judge')}` (SegFormer-b0, real training split); KID[segmenter] (unbiased; ± is the std over "
+             'subsets of n/2) and alignment mIoU against the real **test** split. Compute: training-process CPU minutes.', '',
+             f"Real floor ({fl.get('what', 'not measured')}): KID {fl.get('kid', float('nan')):.3g} ± {fl.get('kid_std', float('nan')):.2g}, "
+             f"alignment {fl.get('alignment_miou', float('nan')):.3f} (n = {fl.get('n')}).", '',
+             'Regenerate: see the commands in the docstring of bench/convergence.py and in this file\'s last section.', '',
+             t.to_markdown(index=False, floatfmt='.4g'), '']
+    (ROOT/'bench'/'results'/'convergence.md').write_text('\n'.join(lines + (args.notes and [Path(args.notes).read_text()] or [])))
+    print('wrote', out, 'and bench/results/convergence.md')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    for name in ('run', 'floor', 'report'):
+        p = sub.add_parser(name)
+        p.add_argument('--data', default=str(ROOT/'data'/'synthsurg-demo'))
+        p.add_argument('--judge', default=str(ROOT/'runs'/'study'/'judge'))
+        p.add_argument('--n', type=int, default=200)
+        p.add_argument('--kid-subsets', type=int, default=100)
+        p.add_argument('--threads', type=int, default=1)
+    r = sub.choices['run']
+    r.add_argument('--recipes', default='paper,v-cosine,v-cosine-minsnr,edm')
+    r.add_argument('--points', default='500,1000,2000,4000')
+    r.add_argument('--seeds', default='0')
+    r.add_argument('--n-ref', type=int, default=100, help='pairs from the reference sampler at the last point')
+    r.add_argument('--final-samplers', action=argparse.BooleanOptionalAction, default=True)
+    r.add_argument('--batch-size', type=int, default=8)
+    r.add_argument('--lr', type=float, default=None)
+    r.add_argument('--warmup', type=int, default=None)
+    r.add_argument('--tag', default='', help='suffix of the run names (e.g. -lr1e-3)')
+    r.add_argument('--checkpoint-every', type=int, default=250)
+    r.add_argument('--runs', default=str(ROOT/'runs'/'convergence'))
+    r.add_argument('--cleanup', action='store_true')
+    sub.choices['report'].add_argument('--figure', default=str(ROOT/'figures'/'demo'/'convergence.png'))
+    sub.choices['report'].add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
+    args = ap.parse_args()
+    {'run': cmd_run, 'floor': cmd_floor, 'report': cmd_report}[args.cmd](args)
+
+
+if __name__ == '__main__':
+    main()
