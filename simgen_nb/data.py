@@ -176,6 +176,10 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
     try: splits = _check_splits(_read_json(root/'splits.json'), str(root/'splits.json'), check_ids=False)
     except DataError as e: problems.append(str(e)); splits = {}
     imgs, msks = _stems(root/'images'), _stems(root/'masks')
+    for d in (imgs, msks):              # a link out of the data set is reported, never read or hashed
+        for s, p in list(d.items()):
+            if not p.resolve().is_relative_to(root.resolve()):
+                problems.append(f'{p}: a link to {p.resolve()}, outside the data set (path traversal); not read'); del d[s]
     for d in ('images', 'masks'):
         if not (root/d).is_dir(): problems.append(f'{root/d}: folder missing')
     for s, p in imgs.items():
@@ -222,6 +226,7 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
                     if (not isinstance(rel, str) or Path(rel).is_absolute() or '..' in parts or not parts or '\\' in rel
                             or not p.resolve().is_relative_to(root.resolve())):
                         problems.append(f'{root/"manifest.json"}: entry {rel!r} points outside the data set (path traversal); not read or hashed')
+                    elif p.is_symlink() and not p.resolve().is_relative_to(root.resolve()): continue   # reported above
                     elif not p.is_file(): problems.append(f'{p}: listed in manifest.json but missing')
                     elif sha256_file(p) != h: problems.append(f'{p}: SHA-256 differs from manifest.json (file changed after it was written)')
                 listed = set(files)

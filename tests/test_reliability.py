@@ -378,6 +378,20 @@ def test_validate_never_hashes_outside_root(data, tmp_path, monkeypatch):
     assert all(p.is_relative_to(data.resolve()) for p in read) and secret.resolve() not in read
 
 
+def test_validate_never_follows_a_link_out_of_the_root(data, tmp_path, monkeypatch):
+    "data validate reports an image that links outside the data set as traversal and neither reads nor hashes it."
+    secret = tmp_path/'secret.png'; shutil.copy(data/'images'/f'{_ids(data)[0]}.png', secret)
+    link = data/'images'/f'{_ids(data)[1]}.png'; link.unlink(); link.symlink_to(secret)
+    import simgen_nb.data as D
+    touched = []
+    monkeypatch.setattr(D, 'sha256_file', lambda p, *a: touched.append(Path(p).resolve()) or core.sha256_file(p, *a))
+    real_read = D.read_image
+    monkeypatch.setattr(D, 'read_image', lambda p: touched.append(Path(p).resolve()) or real_read(p))
+    problems = validate(data)
+    assert any('traversal' in p and str(link) in p for p in problems), problems
+    assert secret.resolve() not in touched
+
+
 # ---------------------------------------------------------------- 6. numeric flags
 FLAG_CASES = [
     ('train', '--checkpoint-every', '0'), ('train', '--checkpoint-every', '-2'), ('train', '--log-every', '0'),
