@@ -17,6 +17,11 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# optional extras: [clip] the map generator's text encoder and CLIP features, [segment] the downstream segmenter,
+# [reproduce] the experiment notebooks (papermill, Jupyter kernel, figures); [all] = all of them; [dev] includes all
+extras = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('clip', 'segment', 'reproduce')}
+extras['all'] = sorted({r for v in extras.values() for r in v})
+extras['dev'] = extras['all'] + dev_requirements
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 
@@ -33,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['simgen_nb', 'simgen_nb.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require=extras,
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -19,7 +19,7 @@ from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 from .spade import SPADEUNet
 from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
                               predict_x0, q_sample, feature_modules)
-from .train import (Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
+from .train import (HubPipelineMixin, Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
                              make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
@@ -92,8 +92,9 @@ class CASDMPipelineOutput(BaseOutput):
     "Generated images: a list of PIL images, a numpy array (B,H,W,3) in [0,1] or a tensor (B,3,H,W) in [0,1]."
     images: Any
 
-class CASDMPipeline(DiffusionPipeline):
+class CASDMPipeline(HubPipelineMixin, DiffusionPipeline):
     "Segmentation map -> image sampling with classifier-free guidance, for any diffusers scheduler."
+    _hub_module = 'simgen_nb.casdm'
     model_cpu_offload_seq = 'unet'
     def __init__(self, unet: SPADEUNet, scheduler):
         super().__init__()
@@ -241,6 +242,7 @@ def sample_run(run_dir, args) -> int:
     from simgen_nb.data import read_classes, read_mask, resize_pair, save_pair
     run_dir = Path(run_dir)
     if getattr(args, 'maps', None) is None: raise SimGenError('simgen-nb sample: a CASDM run needs --maps DIR (a data set whose masks condition the images)')
+    if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a CASDM run takes --maps DIR')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; a CASDM run takes --maps DIR (use `simgen-nb generate` for text -> map -> image)')
     maps_root, out = Path(args.maps), Path(args.out)
     from simgen_nb.core import check_out

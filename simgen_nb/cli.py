@@ -8,12 +8,21 @@ import argparse, importlib, importlib.util, sys
 from .core import SimGenError
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'GROUP_HELP', 'Commands', 'build_parser', 'main']
+__all__ = ['COMMAND_MODULES', 'GROUP_HELP', 'COMMANDS', 'Commands', 'command_modules', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #978257f7
 COMMAND_MODULES = ('data', 'prepare', 'synthsurg', 'train', 'simgen', 'casdm', 'mapgen', 'metrics', 'segment', 'reproduce')
 GROUP_HELP = {'data': 'make, convert and check data sets in the common format',
-              'train': 'train a model: simgen, casdm or mapgen'}
+              'train': 'train a model: simgen, casdm, mapgen or a downstream segmenter'}
+# command -> (help, the modules that add to it): `simgen-nb --help` lists them without importing any module,
+# and a command imports only its own modules (so `--help` and `data validate` never load torch); a module's new
+# top-level command is listed here too
+COMMANDS = {'data': (GROUP_HELP['data'], ('data', 'prepare', 'synthsurg')),
+            'train': (GROUP_HELP['train'], ('simgen', 'casdm', 'mapgen', 'segment')),
+            'sample': ('generate a data set in the common format from a trained run', ('train',)),
+            'generate': ('text -> map -> image: prompts through a map-generator run and a CASDM run', ('mapgen',)),
+            'evaluate': ('FID, KID, SID and alignment of a generated data set against a real one', ('metrics',)),
+            'reproduce': ('run the experiment notebooks (papermill) and write the HTML report', ('reproduce',))}
 
 class Commands:
     "The `simgen-nb` command tree: modules add top-level commands and sub-commands of shared groups."
@@ -31,12 +40,22 @@ class Commands:
         return self._groups[name]
 
 # %% ../nbs/12_cli.ipynb #00565e0d
-def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
-    "The full `simgen-nb` parser, with the commands of every module in `modules` that exists."
-    parser = argparse.ArgumentParser(prog='simgen-nb', description='Paired surgical image and mask generation: SimGen and CASDM.')
+def command_modules(argv: list[str]) -> tuple[str, ...] | None:
+    "The modules the command named in `argv` needs; None when `argv` names none (`--help`, `--version`, a typo)."
+    cmd = next((a for a in argv if not a.startswith('-')), None)
+    return tuple(m for m in COMMAND_MODULES if m in COMMANDS[cmd][1]) if cmd in COMMANDS else None
+
+def build_parser(modules: tuple[str, ...] | None = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The `simgen-nb` parser with the commands of every module in `modules` that exists; `None`: only the list
+    of commands, importing no module (what `--help` shows), so help and light commands start fast."""
+    parser = argparse.ArgumentParser(prog='simgen-nb', description='Paired surgical image and mask generation: SimGen and CASDM.',
+                                     epilog='start with: simgen-nb data synth --out data/synthsurg')
     from simgen_nb import __version__
     parser.add_argument('--version', action='version', version=f'simgen_nb {__version__}')
     commands = Commands(parser)
+    if modules is None:                                  # --help, --version, nothing or a typo: the list of commands
+        for name, (help, _) in COMMANDS.items(): commands._sub.add_parser(name, help=help)
+        return parser
     for name in modules:
         if importlib.util.find_spec(f'simgen_nb.{name}') is None: continue
         mod = importlib.import_module(f'simgen_nb.{name}')
@@ -45,7 +64,8 @@ def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `simgen-nb` console script."
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_modules(argv))         # imports only what the command needs
     args = parser.parse_args(argv)
     if getattr(args, 'func', None) is None:
         parser.print_help(sys.stderr); return 2

@@ -7,18 +7,30 @@ from __future__ import annotations
 import argparse, contextlib, hashlib, json, math, os, re, shutil, socket, tempfile, time
 from typing import Callable
 from pathlib import Path
-import numpy as np
-import torch
+import numpy as np                  # torch is imported where used: `simgen-nb --help` and `data validate` stay light
 
 # %% auto #0
-__all__ = ['FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'SimGenError',
-           'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file', 'check_out',
+__all__ = ['EXTRAS', 'FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'SimGenError',
+           'need', 'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file', 'check_out',
            'make_out', 'RunLock', 'remove_stray_tmp', 'int_range', 'float_range', 'derive_seed', 'generator',
            'default_device']
 
 # %% ../nbs/00a_core.ipynb #0f0b5e4a
 class SimGenError(Exception):
     "A problem with the user's input or run, with a message that names the file (or step) and what is wrong."
+
+# %% ../nbs/00a_core.ipynb #dd165b94
+EXTRAS = {'open_clip': 'clip', 'segmentation_models_pytorch': 'segment', 'papermill': 'reproduce', 'nbformat': 'reproduce',
+          'nbconvert': 'reproduce', 'seaborn': 'reproduce'}
+
+def need(module: str, extra: str | None = None):
+    "Import an optional dependency, or raise a `SimGenError` naming the `pip install` that provides it."
+    import importlib
+    try: return importlib.import_module(module)
+    except ImportError as e:
+        extra = extra or EXTRAS.get(module.split('.')[0], 'all')
+        raise SimGenError(f"this needs the optional package {module.split('.')[0]!r}, which is not installed ({e}); "
+                          f"install it with: pip install 'simgen_nb[{extra}]'") from None
 
 # %% ../nbs/00a_core.ipynb #f0cffe16
 FAULT_HOOK: Callable[[str], None] | None = None   # tests: called with the name of every write point
@@ -210,11 +222,13 @@ def derive_seed(*keys: int) -> int:
 
 def generator(*keys: int, device: str | torch.device = 'cpu') -> torch.Generator:
     "A `torch.Generator` on `device` seeded by `derive_seed(*keys)`."
+    import torch
     return torch.Generator(device=device).manual_seed(derive_seed(*keys))
 
 # %% ../nbs/00a_core.ipynb #58a35334
 def default_device() -> torch.device:
     "CUDA when available, then Apple's MPS, else the CPU."
+    import torch
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')

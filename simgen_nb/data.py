@@ -6,8 +6,7 @@
 from __future__ import annotations
 import json, os, warnings
 from pathlib import Path
-import numpy as np
-import torch
+import numpy as np                  # torch is imported where used, so `simgen-nb data validate` does not load it
 from PIL import Image
 from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, generator
 
@@ -263,13 +262,14 @@ def transform_pair(image: np.ndarray, labels: np.ndarray, hflip: bool = False, v
 
 def random_transform(shape: tuple[int, int], g: torch.Generator | None = None) -> dict:
     "Draw flips and a rotation (90/270 only when `shape` is square) with the torch generator `g`."
+    import torch
     r = torch.randint(0, 2, (3,), generator=g).tolist()
     rot = int(torch.randint(0, 4, (1,), generator=g)) if shape[0] == shape[1] else 2 * r[2]
     return {'hflip': bool(r[0]), 'vflip': bool(r[1]), 'rot90': rot}
 
 # %% ../nbs/01_data.ipynb #1dddc558
-class SegmentationDataset(torch.utils.data.Dataset):
-    "Paired image + label-map data set in the common format."
+class SegmentationDataset:
+    "Paired image + label-map data set in the common format (map-style: any `torch.utils.data.DataLoader` takes it)."
     def __init__(self, root: str | os.PathLike, split: str = 'train', size: int | tuple[int, int] | None = None,
                  augment: bool = False, seed: int | None = None, cache: bool = False):
         self.root, self.split, self.size, self.augment, self.seed = Path(root), split, size, augment, seed
@@ -345,6 +345,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         except DataError as e: return str(e)
 
     def __getitem__(self, i: int) -> dict:
+        import torch
         if not 0 <= i < len(self.ids): raise IndexError(i)
         img, lab = self.load(i)
         if self.augment:

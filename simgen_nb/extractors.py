@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import SimGenError
+from .core import SimGenError, need
 
 # %% auto #0
 __all__ = ['INCEPTION_URL', 'INCEPTION_FILE', 'INCEPTION_ENV', 'FEATURES', 'Extractor', 'fid_inception_v3',
@@ -148,7 +148,7 @@ class CLIPExtractor(Extractor):
     "open_clip image embeddings: `clip-<model>` with `weights`, `clip-<model>-random` without."
     def __init__(self, model: str = 'ViT-B-32', weights: str | os.PathLike | None = None, seed: int = 0):
         super().__init__()
-        import open_clip
+        open_clip = need('open_clip', 'clip')
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try: self.net = open_clip.create_model(model, pretrained=str(weights) if weights else None)

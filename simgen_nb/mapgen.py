@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
-from .core import SimGenError, derive_seed
+from .core import SimGenError, derive_seed, need
 from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 
 # %% auto #0
@@ -209,7 +209,7 @@ _TINY_CFG = {'embed_dim': 32,
 
 def register_tiny_clip(name: str = TINY_CLIP, directory: str | os.PathLike | None = None) -> str:
     "Register a tiny open_clip config (text width 32, 1 layer) under `name`, offline; returns the name."
-    import open_clip
+    open_clip = need('open_clip', 'clip')
     if open_clip.get_model_config(name) is None:
         directory = Path(directory or tempfile.mkdtemp(prefix='simgen-clip-'))
         (directory/f'{name}.json').write_text(json.dumps(_TINY_CFG))
@@ -230,7 +230,7 @@ class ClipTextEncoder(ModelMixin, ConfigMixin):
     def __init__(self, model_name: str = 'ViT-B-32', model_cfg: dict | None = None, pretrained: str | None = None,
                  seed: int = 0, note: str = ''):
         super().__init__()
-        import open_clip
+        open_clip = need('open_clip', 'clip')
         from open_clip.model import _build_text_tower
         cfg = model_cfg or open_clip.get_model_config(model_name)
         if cfg is None: raise SimGenError(f'open_clip has no model config {model_name!r} (see open_clip.list_models())')
@@ -247,7 +247,7 @@ class ClipTextEncoder(ModelMixin, ConfigMixin):
     @classmethod
     def create(cls, model_name: str = 'ViT-B-32', pretrained: str | None = None, seed: int = 0) -> 'ClipTextEncoder':
         "Build the encoder of open_clip model `model_name` with weights `pretrained` (a tag, a local file, or None)."
-        import open_clip
+        open_clip = need('open_clip', 'clip')
         cfg = open_clip.get_model_config(model_name)
         if cfg is None: raise SimGenError(f'open_clip has no model config {model_name!r} (see open_clip.list_models())')
         if pretrained is None:
@@ -345,6 +345,7 @@ def remove_small_components(label_map, min_area: int) -> np.ndarray:
 from diffusers import DiffusionPipeline, DDPMScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
+from .train import HubPipelineMixin
 
 @dataclass
 class MapGenOutput(BaseOutput):
@@ -359,8 +360,9 @@ def _samples(prompts) -> list:
     if prompts and all(isinstance(p, (str, Prompt)) for p in prompts): return [prompts]
     return [list(s) for s in prompts]
 
-class MapGenPipeline(DiffusionPipeline):
+class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Text prompts (one per class) -> segmentation maps, through a CFL-colour diffusion model."
+    _hub_module = 'simgen_nb.mapgen'
     model_cpu_offload_seq = 'text_encoder->unet'
     def __init__(self, unet: MapGenUNet, text_encoder: ClipTextEncoder, scheduler: DDPMScheduler):
         super().__init__()
@@ -628,6 +630,7 @@ def sample_run(run_dir, args) -> int:
     from simgen_nb.train import load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling
     from simgen_nb.data import save_pair
     run_dir, out = Path(run_dir), Path(args.out)
+    if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a map-generator run takes --prompts FILE or --split')
     _check_out(out)
     st, device = _device(args)
     cfg, pipe = load_run(run_dir, device=device)

@@ -16,13 +16,14 @@ from torchmetrics import Metric
 from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, default_device
 from .extractors import Extractor, get_extractor, FEATURES
 from .palette import colorize, IGNORE_INDEX
+from .scores import confusion_matrix, seg_scores, SegScores   # re-exported: simgen_nb.metrics.seg_scores keeps working
 
 # %% auto #0
-__all__ = ['SID_REGION_FILL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance', 'fid_from_stats',
-           'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit', 'extract', 'FID',
-           'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats', 'confusion_matrix', 'seg_scores',
-           'SegScores', 'segment_batch', 'extractor_fingerprint', 'dataset_fingerprint', 'stats_key', 'cache_path',
-           'save_cached', 'load_cached', 'scan_folder', 'evaluate', 'report_rows', 'write_report', 'register_cli']
+__all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance',
+           'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit',
+           'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats', 'segment_batch',
+           'extractor_fingerprint', 'dataset_fingerprint', 'stats_key', 'cache_path', 'save_cached', 'load_cached',
+           'scan_folder', 'evaluate', 'report_rows', 'write_report', 'register_cli']
 
 # %% ../nbs/09_metrics.ipynb #721ef5be
 class FeatureStats:
@@ -133,17 +134,25 @@ def sid_region_images(images: torch.Tensor, labels: torch.Tensor, k: int, fill: 
     return torch.where((labels == k).unsqueeze(1), images, torch.full_like(images, fill))
 
 # %% ../nbs/09_metrics.ipynb #43b9e4d4
-def to_unit(images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    "uint8 or float [-1,1] images -> float32 [-1,1], quantised to 8 bits unless `quantize=False`."
-    if images.dtype == torch.uint8: return images.float().div_(127.5).sub_(1.0)   # as SegmentationDataset does
-    x = images.float().clamp(-1, 1)
-    return x.add_(1).mul_(127.5).round_().div_(127.5).sub_(1.0) if quantize else x
+UNIT = (0.0, 1.0)              # float images at the public boundary: [0, 1] (the diffusers pipelines' output)
+MODEL = (-1.0, 1.0)            # what the networks (and the extractors) work in
+
+def to_unit(images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+    "uint8 [0,255] or float images in `value_range` (default [0,1]) -> float32 [-1,1], 8-bit quantised unless `quantize=False`."
+    if images.dtype == torch.uint8: return images.float().div_(127.5).sub_(1.0)
+    if not images.is_floating_point(): raise SimGenError(f'images must be uint8 in [0, 255] or floats in {list(value_range)}, got {images.dtype}')
+    lo, hi = map(float, value_range)
+    if (lo, hi) == MODEL:                                        # the models' own range: unchanged arithmetic
+        x = images.float().clamp(-1, 1)
+        return x.add_(1).mul_(127.5).round_().div_(127.5).sub_(1.0) if quantize else x
+    x = images.float().sub(lo).div_(hi - lo).clamp_(0, 1)       # -> [0, 1]
+    return x.mul_(255).round_().div_(127.5).sub_(1.0) if quantize else x.mul_(2).sub_(1.0)
 
 @torch.no_grad()
-def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    "Features (B, d) float64 on the CPU of `images` (moved to the extractor's device)."
+def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+    "Features (B, d) float64 on the CPU of `images` (uint8, or floats in `value_range`), moved to the extractor's device."
     dev = next((p.device for p in extractor.parameters()), None) if isinstance(extractor, nn.Module) else None
-    x = to_unit(images, quantize)
+    x = to_unit(images, quantize, value_range)
     f = extractor(x.to(dev) if dev is not None else x)
     if f.dim() != 2: raise SimGenError(f'feature extractor {getattr(extractor, "name", extractor)}: returned shape {tuple(f.shape)}, expected (B, d)')
     return f.detach().to('cpu', torch.float64)
@@ -152,9 +161,11 @@ def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True) ->
 class _FrechetMetric(Metric):
     higher_is_better, is_differentiable, full_state_update = False, False, False
     prefix = 'FD'
-    def __init__(self, extractor: Extractor | nn.Module, reset_real_features: bool = True, quantize: bool = True, **kw):
+    def __init__(self, extractor: Extractor | nn.Module, reset_real_features: bool = True, quantize: bool = True,
+                 value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
         self.extractor, self.reset_real_features, self.quantize = extractor, reset_real_features, quantize
+        self.value_range = tuple(value_range)
         d = int(getattr(extractor, 'num_features', 0) or 0)
         if d <= 0: raise SimGenError(f'{self.prefix}: the extractor must tell its feature size (.num_features)')
         for side in ('real', 'fake'):
@@ -167,7 +178,7 @@ class _FrechetMetric(Metric):
 
     def _inputs(self, x): return x
     def update(self, x: torch.Tensor, real: bool) -> None:
-        f = extract(self.extractor, self._inputs(x), self.quantize).to(self.real_sum.device)
+        f = extract(self.extractor, self._inputs(x), self.quantize, self.value_range).to(self.real_sum.device)
         side = 'real' if real else 'fake'
         getattr(self, f'{side}_n').add_(f.shape[0])           # in place: no d x d temporary per batch
         getattr(self, f'{side}_sum').add_(f.sum(0))
@@ -192,7 +203,7 @@ class _FrechetMetric(Metric):
         if keep is not None: self.real_n, self.real_sum, self.real_outer = keep
 
 class FID(_FrechetMetric):
-    "Frechet distance of image features: `update(images, real)`, `compute()`; reported as `FID[<extractor>]`."
+    "Frechet distance of image features: `update(images, real)` (uint8, or floats in `value_range`, default [0, 1]); `compute()`; reported as `FID[<extractor>]`."
     prefix = 'FID'
 
 class SIDMask(_FrechetMetric):
@@ -208,15 +219,15 @@ class KID(Metric):
     "KID over features (kept per sample, `dist_reduce_fx='cat'`); `compute()` -> (mean, std); reported as `KID[<extractor>]`."
     higher_is_better, is_differentiable, full_state_update = False, False, False
     def __init__(self, extractor, subsets: int = 100, subset_size: int = 1000, degree: int = 3, gamma: float | None = None,
-                 coef: float = 1.0, seed: int = 0, quantize: bool = True, **kw):
+                 coef: float = 1.0, seed: int = 0, quantize: bool = True, value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
-        self.extractor, self.quantize = extractor, quantize
+        self.extractor, self.quantize, self.value_range = extractor, quantize, tuple(value_range)
         self.kid_args = dict(subsets=subsets, subset_size=subset_size, degree=degree, gamma=gamma, coef=coef, seed=seed)
         self.add_state('real_features', [], dist_reduce_fx='cat'); self.add_state('fake_features', [], dist_reduce_fx='cat')
     @property
     def label(self) -> str: return f'KID[{getattr(self.extractor, "name", type(self.extractor).__name__)}]'
     def update(self, images: torch.Tensor, real: bool) -> None:
-        (self.real_features if real else self.fake_features).append(extract(self.extractor, images, self.quantize))
+        (self.real_features if real else self.fake_features).append(extract(self.extractor, images, self.quantize, self.value_range))
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         cat = lambda v: torch.cat(v) if isinstance(v, list) else v
         r = kid_from_features(cat(self.real_features), cat(self.fake_features), **self.kid_args)
@@ -226,9 +237,10 @@ class SIDRegion(Metric):
     "SID-region: per-class Frechet distance of region-masked images; `update(images, labels, real)`; `compute()` -> dict."
     higher_is_better, is_differentiable, full_state_update = False, False, False
     def __init__(self, extractor, num_classes: int, names: list[str] | None = None, min_samples: int = 10,
-                 fill: float = SID_REGION_FILL, quantize: bool = True, **kw):
+                 fill: float = SID_REGION_FILL, quantize: bool = True, value_range: tuple[float, float] = UNIT, **kw):
         super().__init__(**kw)
         self.extractor, self.K, self.min_samples, self.fill, self.quantize = extractor, int(num_classes), int(min_samples), fill, quantize
+        self.value_range = tuple(value_range)
         self.names = list(names) if names is not None else [str(k) for k in range(num_classes)]
         d = int(extractor.num_features)
         for side in ('real', 'fake'):
@@ -240,7 +252,7 @@ class SIDRegion(Metric):
     def update(self, images: torch.Tensor, labels: torch.Tensor, real: bool) -> None:
         side = 'real' if real else 'fake'
         n, s, o = getattr(self, f'{side}_n'), getattr(self, f'{side}_sum'), getattr(self, f'{side}_outer')
-        for k, f in region_features(self.extractor, to_unit(images, self.quantize), labels, self.K, self.fill).items():
+        for k, f in region_features(self.extractor, to_unit(images, self.quantize, self.value_range), labels, self.K, self.fill, MODEL).items():
             f = f.to(s.device); n[k] += f.shape[0]; s[k] += f.sum(0); o[k].addmm_(f.T, f)
     def compute(self) -> dict:
         st = lambda side: [FeatureStats.from_sums(float(getattr(self, f'{side}_n')[k]), getattr(self, f'{side}_sum')[k].cpu(),
@@ -249,12 +261,14 @@ class SIDRegion(Metric):
 
 # %% ../nbs/09_metrics.ipynb #3d869d9f
 @torch.no_grad()
-def region_features(extractor, images: torch.Tensor, labels: torch.Tensor, num_classes: int, fill: float = SID_REGION_FILL) -> dict[int, torch.Tensor]:
-    "Class id -> features (n_k, d) of SID-region images of the classes present in the batch."
+def region_features(extractor, images: torch.Tensor, labels: torch.Tensor, num_classes: int, fill: float = SID_REGION_FILL,
+                    value_range: tuple[float, float] = UNIT) -> dict[int, torch.Tensor]:
+    "Class id -> features (n_k, d) of SID-region images (uint8 or floats in `value_range`) of the classes in the batch; `fill` is in [-1, 1]."
+    images = to_unit(images, False, value_range)
     present = [(b, k) for b in range(len(labels)) for k in torch.unique(labels[b]).tolist() if 0 <= k < num_classes]
     if not present: return {}
     x = torch.stack([sid_region_images(images[b:b+1], labels[b:b+1].to(images.device), k, fill)[0] for b, k in present])
-    f = extract(extractor, x, quantize=False)
+    f = extract(extractor, x, quantize=False, value_range=MODEL)
     ks = torch.tensor([k for _, k in present])
     return {int(k): f[ks == k] for k in ks.unique()}
 
@@ -267,47 +281,6 @@ def sid_region_from_stats(real: list[FeatureStats], fake: list[FeatureStats], na
         per[name] = {'value': fid_from_stats(real[k], fake[k]) if ok else None, 'n_real': int(nr), 'n_fake': int(nf)}
     vals = [v['value'] for v in per.values() if v['value'] is not None]
     return {'mean': float(np.mean(vals)) if vals else None, 'classes': per, 'min_samples': min_samples, 'classes_used': len(vals)}
-
-# %% ../nbs/09_metrics.ipynb #556350cb
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    "Confusion matrix (K, K) int64 of label maps, rows = truth, columns = prediction; `ignore_index` pixels dropped."
-    keep = target != ignore_index
-    t, p = target[keep].long(), pred[keep].long()
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes): raise SimGenError(f'confusion matrix: true label {int(t.max())} outside 0..{num_classes-1}')
-    if p.numel() and (int(p.min()) < 0 or int(p.max()) >= num_classes): raise SimGenError(f'confusion matrix: predicted label {int(p.max())} outside 0..{num_classes-1}')
-    return torch.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu()
-
-def _nanmean(v) -> float | None:
-    v = np.asarray(v, np.float64); v = v[~np.isnan(v)]
-    return float(v.mean()) if v.size else None
-
-def seg_scores(cm, names: list[str] | None = None, background: Iterable[int] = (0,)) -> dict:
-    "Per-class IoU/Dice and mIoU/mDice with (`miou`) and without background (`miou_fg`) from a confusion matrix."
-    cm = np.asarray(cm, np.float64); K = len(cm)
-    tp = np.diag(cm); fp = cm.sum(0) - tp; fn = cm.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
-        dice = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-    bg = {int(b) for b in background}
-    fg = np.array([k not in bg for k in range(K)])
-    nn_ = lambda v: [None if np.isnan(x) else float(x) for x in v]
-    return {'names': list(names) if names is not None else [str(k) for k in range(K)], 'iou': nn_(iou), 'dice': nn_(dice),
-            'support': [int(v) for v in cm.sum(1)], 'miou': _nanmean(iou), 'mdice': _nanmean(dice),
-            'miou_fg': _nanmean(iou[fg]), 'mdice_fg': _nanmean(dice[fg]),
-            'pixel_accuracy': float(tp.sum() / cm.sum()) if cm.sum() else None, 'background': sorted(bg)}
-
-class SegScores(Metric):
-    "Confusion matrix accumulated over batches (summed across processes); `compute()` -> `seg_scores` dict."
-    higher_is_better, is_differentiable, full_state_update = True, False, False
-    def __init__(self, num_classes: int, names: list[str] | None = None, background: Iterable[int] = (0,), ignore_index: int = IGNORE_INDEX, **kw):
-        super().__init__(**kw)
-        self.K, self.names, self.background, self.ignore_index = int(num_classes), names, tuple(background), ignore_index
-        self.add_state('confmat', torch.zeros(self.K, self.K, dtype=torch.int64), dist_reduce_fx='sum')
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        "pred: labels (B,H,W) or logits (B,K,H,W); target: labels (B,H,W)."
-        if pred.dim() == target.dim() + 1: pred = pred.argmax(1)
-        self.confmat += confusion_matrix(pred, target, self.K, self.ignore_index).to(self.confmat.device)
-    def compute(self) -> dict: return {**seg_scores(self.confmat.cpu(), self.names, self.background), 'confusion': self.confmat.cpu().tolist()}
 
 # %% ../nbs/09_metrics.ipynb #5ff16d0c
 @torch.no_grad()
@@ -438,12 +411,12 @@ def scan_folder(root, extractor=None, wants: Iterable[str] = ('image',), split: 
     for items in tqdm(list(_batches(ds, batch_size)) if progress else _batches(ds, batch_size), desc=f'metrics {Path(root).name}/{split}', disable=not progress):
         x = torch.stack([i['image'] for i in items]); y = torch.stack([i['labels'] for i in items])
         if acc['image'] is not None or acc['features'] is not None:
-            f = extract(extractor, x, quantize=False)
+            f = extract(extractor, x, quantize=False, value_range=MODEL)     # SegmentationDataset's images are in [-1, 1]
             if acc['image'] is not None: acc['image'].update(f)
             if acc['features'] is not None: acc['features'].append(f.float())
         if acc['mask'] is not None: acc['mask'].update(extract(extractor, sid_mask_render(y, colors)))
         if acc['region'] is not None:
-            for k, f in region_features(extractor, x, y, ds.num_classes, fill).items(): acc['region'][k].update(f)
+            for k, f in region_features(extractor, x, y, ds.num_classes, fill, MODEL).items(): acc['region'][k].update(f)
         if acc['alignment'] is not None: acc['alignment'].update(segment_batch(segmenter, x), y)
     for w in todo:
         if w == 'alignment': out[w] = acc[w].compute(); continue
@@ -593,7 +566,7 @@ def register_cli(commands) -> None:
     p.add_argument('--metrics', default='fid,kid', help=f'comma-separated, from {",".join(METRICS)}')
     p.add_argument('--features', default='inception', choices=FEATURES, help='feature network; numbers are named after it')
     p.add_argument('--inception-weights', default=None, help='FID Inception weight file (pt_inception-2015-12-05-6726825d.pth); or $SIMGEN_NB_INCEPTION_WEIGHTS')
-    p.add_argument('--segmenter', default=None, help='segmenter run folder (simgen-nb segment train), for alignment and --features segmenter')
+    p.add_argument('--segmenter', default=None, help='segmenter run folder (from `simgen-nb train segmenter`), for alignment and --features segmenter')
     p.add_argument('--clip-model', default='ViT-B-32'); p.add_argument('--clip-weights', default=None, help='open_clip weight file (optional)')
     p.add_argument('--real-split', default='train'); p.add_argument('--fake-split', default='train')
     p.add_argument('--size', type=positive_int, nargs='+', default=None, help='resize both sets to H [W] first (default: native)')

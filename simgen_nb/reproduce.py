@@ -6,7 +6,7 @@
 from __future__ import annotations
 import dataclasses, html, json, os, shutil, sys, time, traceback
 from pathlib import Path
-from .core import SimGenError, atomic_path, atomic_write_text
+from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome', 'run_notebook',
@@ -30,6 +30,7 @@ EXPERIMENTS = (
     Experiment('E4', 'E4_text_maps.ipynb', 'Text-prompted maps: faithfulness, prompts with maps and images', ('E0', 'E3')),
     Experiment('E5', 'E5_downstream.ipynb', 'Downstream segmentation: real / synthetic / mixed', ('E0', 'E1', 'E3')),
     Experiment('E6', 'E6_sampling.ipynb', 'Sampling: steps vs quality vs seconds per sampler', ('E0', 'E1')),
+    Experiment('E7', 'E7_unified.ipynb', 'One model, three jobs: joint pairs, image | mask, mask | image', ('E0', 'E1', 'E3', 'E5')),
 )
 PROFILES = ('ci', 'smoke', 'demo', 'paper')
 
@@ -63,7 +64,7 @@ class Outcome:
 
 def run_notebook(src: Path, dst: Path, parameters: dict, cwd: Path, kernel: str = 'python3', progress: bool = True) -> None:
     "Execute `src` with papermill into `dst` (written atomically; kept on failure, holding the error)."
-    import papermill as pm
+    pm = need('papermill', 'reproduce')
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f'.{dst.name}.tmp.ipynb')
     try:

@@ -14,10 +14,9 @@ import torch.nn.functional as F
 import yaml
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
-import segmentation_models_pytorch as smp
-from .core import SimGenError, atomic_path, atomic_write_text, derive_seed, generator, default_device
+from .core import need, SimGenError, atomic_path, atomic_write_text, derive_seed, generator, default_device
 from .data import IGNORE_INDEX, SegmentationDataset, read_classes, read_splits, class_stats, save_pair, write_metadata
-from .metrics import confusion_matrix, seg_scores
+from .scores import confusion_matrix, seg_scores
 
 # %% auto #0
 __all__ = ['ARCHS', 'PROFILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TOY_CLASSES', 'SegConfig', 'seg_config', 'Segmenter',
@@ -27,7 +26,7 @@ __all__ = ['ARCHS', 'PROFILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TOY_CLASSES', 
            'background_ids', 'evaluate_segmenter', 'rare_classes', 'compare_scores', 'per_class_table', 'register_cli']
 
 # %% ../nbs/10_segment.ipynb #7adf40f9
-ARCHS = {'unet': smp.Unet, 'segformer': smp.Segformer}
+ARCHS = {'unet': 'Unet', 'segformer': 'Segformer'}     # smp classes; smp (the [segment] extra) is imported where used
 
 @dataclass
 class SegConfig:
@@ -127,7 +126,7 @@ class Segmenter(nn.Module):
 # %% ../nbs/10_segment.ipynb #c848836c
 def build_segmenter(config: SegConfig, num_classes: int) -> Segmenter:
     "A freshly initialised `Segmenter` (seeded by `config.seed`; pretrained encoder weights only if asked)."
-    arch = ARCHS[config.arch]
+    arch = getattr(need('segmentation_models_pytorch', 'segment'), ARCHS[config.arch])
     w = config.decoder_width
     kw = dict(decoder_channels=tuple(w * 2 ** i for i in (4, 3, 2, 1, 0))) if config.arch == 'unet' else dict(decoder_segmentation_channels=16 * w)
     with torch.random.fork_rng(devices=[]):
@@ -269,6 +268,7 @@ def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor, dice_weight: f
         z = logits.sum() * 0
         return {'loss': z, 'ce': z.detach(), 'dice': z.detach()}
     ce = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+    smp = need('segmentation_models_pytorch', 'segment')
     dice = smp.losses.DiceLoss('multiclass', from_logits=True, ignore_index=IGNORE_INDEX)(logits, labels) if dice_weight else ce.new_zeros(())
     return {'loss': ce + dice_weight * dice, 'ce': ce.detach(), 'dice': dice.detach()}
 

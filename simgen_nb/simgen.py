@@ -20,13 +20,14 @@ from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError
 from .nets import UNetSpec, UNET_PROFILES, residual_unet
 from . import palette as pal
-from .train import (Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
+from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
 __all__ = ['RECIPES', 'PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'recipe_fields', 'make_class_palette',
-           'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card', 'SimGenPipelineOutput',
-           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
+           'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card', 'split_levels',
+           'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
+           'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -37,6 +38,7 @@ class SimGenConfig:
     palette: str = 'cfl'                  # 'cfl' | 'random' | 'grayscale' | 'native'
     palette_seed: int = 0                 # for the 'random' palette
     mask_weight: float = 1.0              # w in (L_img + w L_mask) / (1 + w)
+    independent_noise: float = 0.0        # fraction of each batch whose image and mask halves get separate noise levels
     recipe: str = 'paper'                 # a key of RECIPES: parameterisation, noise schedule, loss weighting, samplers
     prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction' (VP recipes; EDM's network is its F, diffusers' 'epsilon')
     num_train_timesteps: int = 1000
@@ -75,6 +77,8 @@ class SimGenConfig:
             if not getattr(self, k) > 0: raise SimGenError(f'{k} must be > 0, got {getattr(self, k)}')
         if not self.sigma_max > self.sigma_min: raise SimGenError(f'sigma_max ({self.sigma_max}) must exceed sigma_min ({self.sigma_min})')
         if self.mask_weight < 0: raise SimGenError(f'mask_weight must be >= 0, got {self.mask_weight}')
+        if not 0 <= self.independent_noise <= 1:
+            raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
 
     @property
     def is_edm(self) -> bool: return RECIPES[self.recipe]['parameterization'] == 'edm'
@@ -154,17 +158,35 @@ class SimGenTask(Task):
 
     def config_dict(self) -> dict: return {**asdict(self.config), 'classes': self.classes}
 
-    def build_model(self) -> UNet2DModel: return residual_unet(self.config.unet_spec(), in_channels=6)
+    def build_model(self) -> UNet2DModel:
+        "The residual U-Net; with independent noise levels it also embeds the mask half's level (diffusers' class embedding of type 'timestep')."
+        unet = residual_unet(self.config.unet_spec(), in_channels=6)
+        if not self.config.independent_noise: return unet
+        return UNet2DModel.from_config(unet.config, class_embed_type='timestep')
 
     def _pal(self, device):
         if device not in self._pal_dev: self._pal_dev[device] = self.palette.to(device)
         return self._pal_dev[device]
 
     def vp_terms(self, x0: torch.Tensor, rng: SampleRNG):
-        "(network input x_t, timestep t, regression target, per-sample loss weight) of a VP recipe."
+        """(network input x_t, timestep t, regression target, per-sample loss weight) of a VP recipe. With independent
+        noise levels t and the weight are (B, 2): image half, mask half (weight 0 on a half held clean)."""
         c = self.config
         t = rng.randint(c.num_train_timesteps)
         noise = rng.randn(*x0.shape[1:])
+        if c.independent_noise:
+            ti, tm, on_i, on_m = split_levels(t, rng.randint(c.num_train_timesteps), rng.rand(3), c.independent_noise,
+                                              0, c.num_train_timesteps - 1)
+            halves = [self._vp_half(x0[:, s], noise[:, s], tt) for s, tt in ((slice(0, 3), ti), (slice(3, 6), tm))]
+            xt, target = torch.cat([h[0] for h in halves], 1), torch.cat([h[1] for h in halves], 1)
+            w = torch.stack([halves[0][2] * on_i.to(x0.device), halves[1][2] * on_m.to(x0.device)], 1)
+            return xt, torch.stack([ti, tm], 1).to(x0.device), target, w
+        xt, target, w = self._vp_half(x0, noise, t)
+        return xt, t.to(x0.device), target, w
+
+    def _vp_half(self, x0, noise, t):
+        "(x_t, target, min-SNR or unit weight) of the channels `x0` at timesteps t."
+        c = self.config
         xt = self.scheduler.add_noise(x0, noise, t)
         target = noise if c.prediction_type == 'epsilon' else self.scheduler.get_velocity(x0, noise, t)
         w = torch.ones(len(t), device=x0.device)
@@ -172,7 +194,7 @@ class SimGenTask(Task):
             ab = self.scheduler.alphas_cumprod.to(x0.device)[t.to(x0.device)]
             snr = ab / (1 - ab)
             w = snr.clamp(max=c.snr_gamma) / (snr if c.prediction_type == 'epsilon' else snr + 1)
-        return xt, t.to(x0.device), target, w
+        return xt, target, w
 
     def edm_terms(self, x0: torch.Tensor, rng: SampleRNG):
         """(network input c_in x, c_noise, target of EDM's F, weight 1) for the EDM recipe (Karras et al. 2022).
@@ -182,18 +204,29 @@ class SimGenTask(Task):
         c = self.config
         sigma = (c.p_mean + c.p_std * rng.randn()).exp().to(x0.device)          # (B,)
         s = sigma.view(-1, 1, 1, 1)
-        x = x0 + s * rng.randn(*x0.shape[1:]).to(x0.device)
+        n = rng.randn(*x0.shape[1:]).to(x0.device)
+        if c.independent_noise:                 # a sigma per half: (B, 6, 1, 1); c_noise and the weight (B, 2)
+            si, sm, on_i, on_m = split_levels(sigma, (c.p_mean + c.p_std * rng.randn()).exp().to(x0.device), rng.rand(3),
+                                              c.independent_noise, c.sigma_min, c.sigma_max)
+            s = torch.cat([si.view(-1, 1, 1, 1).expand(-1, 3, 1, 1), sm.view(-1, 1, 1, 1).expand(-1, 3, 1, 1)], 1)
+            cn = torch.stack([self.scheduler.precondition_noise(si), self.scheduler.precondition_noise(sm)], 1)
+            w = torch.stack([on_i, on_m], 1).to(x0.device)
+        else: cn, w = self.scheduler.precondition_noise(sigma), torch.ones(len(sigma), device=x0.device)
+        x = x0 + s * n
         c_skip = c.sigma_data ** 2 / (s ** 2 + c.sigma_data ** 2)
         c_out = s * c.sigma_data / (s ** 2 + c.sigma_data ** 2).sqrt()
         inp = self.scheduler.precondition_inputs(x, s)
-        return inp, self.scheduler.precondition_noise(sigma), (x0 - c_skip * x) / c_out, torch.ones(len(sigma), device=x0.device)
+        return inp, cn, (x0 - c_skip * x) / c_out, w
 
     def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
         x0 = joint_sample(batch['image'], batch['labels'], self._pal(batch['image'].device), self.ignore_index)
         inp, t, target, w = (self.edm_terms if self.config.is_edm else self.vp_terms)(x0, rng)
-        err = (model(inp, t).sample.float() - target).square()
-        img = (err[:, :3].mean((1, 2, 3)) * w).mean()
-        msk = (err[:, 3:].mean((1, 2, 3)) * w).mean()
+        if t.ndim == 2: out = model(inp, t[:, 0], class_labels=t[:, 1]).sample     # independent levels: image, mask
+        else: out = model(inp, t).sample
+        err = (out.float() - target).square()
+        wi, wm = (w[:, 0], w[:, 1]) if w.ndim == 2 else (w, w)
+        img = (err[:, :3].mean((1, 2, 3)) * wi).mean()
+        msk = (err[:, 3:].mean((1, 2, 3)) * wm).mean()
         mw = self.config.mask_weight
         return {'loss': (img + mw * msk) / (1 + mw), 'image_mse': img.detach(), 'mask_mse': msk.detach()}
 
@@ -222,7 +255,23 @@ def recipe_card(config: SimGenConfig) -> dict:
     r = RECIPES[config.recipe]
     return {'name': config.recipe, 'parameterization': r['parameterization'], 'prediction_type': config.prediction_type,
             'beta_schedule': config.beta_schedule, 'loss_weighting': config.loss_weighting,
-            'few_step_sampler': list(r['few']), 'reference_sampler': list(r['reference'])}
+            'few_step_sampler': list(r['few']), 'reference_sampler': list(r['reference']),
+            'independent_noise': config.independent_noise}
+
+def split_levels(main: torch.Tensor, other: torch.Tensor, draw: torch.Tensor, fraction: float, clean, full):
+    """Per-sample noise levels of the (image, mask) halves, and whether each half's loss counts (float 0/1).
+    `main` (B,) is the joint draw, `other` (B,) a second independent draw, `draw` (B, 3) uniform. A sample is
+    independent when draw[:, 0] < `fraction`; then one half (the mask when draw[:, 1] < 1/2, else the image)
+    takes, by thirds of draw[:, 2], the `clean` level (its loss does not count: there is nothing to predict),
+    the `full` noise level, or `other`; the rest of the batch is joint (both halves at `main`)."""
+    draw = draw.to(main.device)
+    indep, on_mask = draw[:, 0] < fraction, draw[:, 1] < 0.5
+    kind = (draw[:, 2] * 3).floor().clamp(max=2)             # 0: clean, 1: full noise, 2: the independent draw
+    o = torch.where(kind == 0, torch.full_like(main, clean), torch.where(kind == 1, torch.full_like(main, full), other.to(main)))
+    level_i = torch.where(indep & ~on_mask, o, main)
+    level_m = torch.where(indep & on_mask, o, main)
+    held = indep & (kind == 0)
+    return level_i, level_m, (~(held & ~on_mask)).float(), (~(held & on_mask)).float()
 
 
 # %% ../nbs/06_simgen.ipynb #acd45de4
@@ -234,8 +283,9 @@ class SimGenPipelineOutput(BaseOutput):
     colored_masks: Any     # PIL list | np uint8 (B,H,W,3) | torch uint8 (B,H,W,3): the class display colours
     distances: Any         # np / torch float (B,H,W): colour distance to the decoded palette entry
 
-class SimGenPipeline(DiffusionPipeline):
+class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Sample image + mask pairs from a SimGen U-Net."
+    _hub_module = 'simgen_nb.simgen'
     model_cpu_offload_seq = 'unet'
     def __init__(self, unet: UNet2DModel, scheduler, palette: list | None = None, classes: dict | None = None,
                  palette_kind: str = 'cfl', recipe: dict | None = None):
@@ -264,24 +314,113 @@ class SimGenPipeline(DiffusionPipeline):
         "The classes' display colours, uint8 (K, 3)."
         return np.array([c['color'] for c in self.config.classes['classes']], np.uint8)
 
+    @property
+    def independent(self) -> bool:
+        "Whether the U-Net was trained with independent noise levels (it reads the mask half's level as `class_labels`)."
+        return self.unet.config.get('class_embed_type') == 'timestep'
+
+    def _denoise(self, x, t_image, t_mask):
+        "The network's output for input x at per-sample levels (B,) of the image and the mask half."
+        if self.independent: return self.unet(x, t_image, class_labels=t_mask).sample
+        return self.unet(x, t_image).sample
+
+    def _held(self, known: torch.Tensor, noise: torch.Tensor, level: str):
+        """The known half as the network saw it in training at the 'clean' or 'full' noise level: (network input, level).
+        VP: the training schedule's t = 0 or T - 1; EDM: sigma_min or sigma_max through EDM's c_in and c_noise."""
+        sc = self.scheduler.config
+        if 'sigma_data' in sc:
+            s = sc.sigma_min if level == 'clean' else sc.sigma_max
+            inp = (known + s * noise) / math.sqrt(s ** 2 + sc.sigma_data ** 2)
+            return inp, self.scheduler.precondition_noise(torch.tensor([float(s)])).to(known.device).reshape(())
+        t = 0 if level == 'clean' else sc.num_train_timesteps - 1
+        ab = self.scheduler.alphas_cumprod[t].to(known.device, known.dtype)
+        return ab.sqrt() * known + (1 - ab).sqrt() * noise, torch.tensor(t, device=known.device)
+
+    def _given(self, mask, image, batch_size: int, device):
+        """Check a conditioning `mask` (labels (B,H,W), integer) or `image` ((B,3,H,W) float in [0,1] or uint8 (B,H,W,3)):
+        (which half is known, its value in [-1, 1] (B,3,H,W), the labels or the [0,1] image to return unchanged)."""
+        if mask is not None and image is not None: raise SimGenError('give mask= (to draw images) or image= (to draw masks), not both')
+        size = self.unet.config.sample_size
+        if mask is not None:
+            m = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask)
+            if m.dtype.is_floating_point or m.dtype == torch.bool or m.ndim != 3:
+                raise SimGenError(f'mask= must be integer class labels (B, H, W) (long or uint8), got {tuple(m.shape)} {m.dtype}')
+            K, ignore = len(self.config.palette), int(self.config.classes.get('ignore_index', 255))
+            m = m.long()
+            bad = (m < 0) | ((m >= K) & (m != ignore))
+            if bad.any(): raise SimGenError(f'mask= holds labels outside the {K} classes and ignore index {ignore}: {sorted(m[bad].unique().tolist())[:5]}')
+            known, kept = pal.encode(m.to(device), self.palette_tensor(device), ignore_index=ignore).float(), m
+            half = 'mask'
+        elif image is not None:
+            x = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
+            if x.dtype == torch.uint8:
+                if x.ndim == 3: x = x[None]
+                if x.ndim != 4 or x.shape[-1] != 3: raise SimGenError(f'image= as uint8 must be (B, H, W, 3), got {tuple(x.shape)}')
+                x = x.permute(0, 3, 1, 2).float() / 255
+            elif x.dtype.is_floating_point:
+                if x.ndim != 4 or x.shape[1] != 3: raise SimGenError(f'image= as float must be (B, 3, H, W) in [0, 1], got {tuple(x.shape)}')
+                if x.min() < 0 or x.max() > 1: raise SimGenError(f'image= floats must lie in [0, 1], got [{float(x.min()):.3g}, {float(x.max()):.3g}]')
+                x = x.float()
+            else: raise SimGenError(f'image= must be float in [0, 1] or uint8, got {x.dtype}')
+            known, kept, half = x.to(device) * 2 - 1, x, 'image'
+        else: return None, None, None
+        if tuple(known.shape[-2:]) != (size, size):
+            raise SimGenError(f'{half}= is {tuple(known.shape[-2:])} px; the model draws {size} x {size}')
+        if batch_size not in (1, len(known)): raise SimGenError(f'batch_size {batch_size} differs from the {len(known)} given {half}s')
+        return half, known, kept
+
     @torch.no_grad()
     def __call__(self, batch_size: int = 1, num_inference_steps: int = 50, generator=None, output_type: str = 'pil',
-                 return_dict: bool = True, keep_ignore: bool = True):
-        "Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler."
+                 return_dict: bool = True, keep_ignore: bool = True, mask=None, image=None, guidance_scale: float = 1.0,
+                 replace: bool | None = None):
+        """Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler; given `mask=` labels,
+        images for them (the labels come back unchanged); given `image=`, masks for them (the image comes back unchanged).
+        `guidance_scale` mixes the conditional prediction with the one whose given half is at full noise (needs a model
+        trained with independent noise); `replace` (default: for a model trained jointly only) conditions by replacement."""
+        dev = self._execution_device
+        half, known, kept = self._given(mask, image, batch_size, dev)
+        if known is not None: batch_size = len(known)
         if isinstance(generator, list) and len(generator) != batch_size:
             raise SimGenError(f'{len(generator)} generators for a batch of {batch_size}')
         self.check_scheduler()
-        unet, dev = self.unet, self._execution_device
+        replace = (not self.independent) if replace is None else bool(replace)
+        if known is not None and not replace and not self.independent:
+            raise SimGenError('this model was trained jointly only (no independent noise levels): condition it with replace=True')
+        if guidance_scale != 1 and (known is None or replace):
+            raise SimGenError('guidance_scale needs a given mask= or image= and a model trained with independent noise levels '
+                              '(independent_noise > 0), sampled without replacement')
+        unet = self.unet
         size = unet.config.sample_size
         x = randn_tensor((batch_size, unet.config.in_channels, size, size), generator=generator, device=dev, dtype=unet.dtype)
         x = x * self.scheduler.init_noise_sigma
         self.scheduler.set_timesteps(num_inference_steps, device=dev)
         extra = {'generator': generator} if 'generator' in inspect.signature(self.scheduler.step).parameters else {}
+        k = slice(3, 6) if half == 'mask' else slice(0, 3)          # the known half's channels
+        if known is not None and not replace:                       # the known half as trained: clean, and at full noise (CFG)
+            hn = randn_tensor(known.shape, generator=generator, device=dev, dtype=known.dtype)
+            (clean, t_clean), (full, t_full) = self._held(known, hn, 'clean'), self._held(known, hn, 'full')
         for t in self.progress_bar(self.scheduler.timesteps):
-            out = unet(self.scheduler.scale_model_input(x, t), t).sample   # epsilon, v or EDM's F: the scheduler knows which
+            tb = t.reshape(()).expand(batch_size)
+            if known is not None and replace:                       # RePaint: the known half forward-noised to the current level
+                n = randn_tensor(known.shape, generator=generator, device=dev, dtype=known.dtype)
+                x[:, k] = self.scheduler.add_noise(known, n, tb)
+            inp = self.scheduler.scale_model_input(x, t)
+            if known is None or replace: out = self._denoise(inp, tb, tb)   # epsilon, v or EDM's F: the scheduler knows which
+            else:
+                inp = inp.clone(); inp[:, k] = clean
+                levels = lambda tk: (tb, tk.to(tb).expand(batch_size)) if half == 'mask' else (tk.to(tb).expand(batch_size), tb)
+                if guidance_scale == 1: out = self._denoise(inp, *levels(t_clean))
+                else:                                               # one pass: conditional and unconditional halves of a 2B batch
+                    unc = inp.clone(); unc[:, k] = full
+                    (ci, cm), (ui, um) = levels(t_clean), levels(t_full)
+                    o = self._denoise(torch.cat([inp, unc]), torch.cat([ci, ui]), torch.cat([cm, um]))
+                    out = o[batch_size:] + guidance_scale * (o[:batch_size] - o[batch_size:])
             x = self.scheduler.step(out, t, x, **extra).prev_sample
+        if known is not None: x[:, k] = known
         ignore = int(self.config.classes.get('ignore_index', 255)) if self.config.classes else 255
         image, labels, dist = split_joint(x, self.palette_tensor(dev), ignore, keep_ignore)
+        if half == 'mask': labels, dist = kept.to(labels.device), torch.zeros_like(dist)
+        if half == 'image': image = kept.to(image.device)
         colored = torch.from_numpy(pal.colorize(labels.cpu().numpy(), self.class_colors(), ignore_index=ignore))
         if output_type == 'pt': out = (image.cpu(), labels.cpu(), colored, dist.cpu())
         else:
@@ -291,6 +430,7 @@ class SimGenPipeline(DiffusionPipeline):
                 out = (self.numpy_to_pil(img), out[1], [Image.fromarray(c) for c in out[2]], out[3])
             elif output_type != 'np': raise SimGenError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
         return SimGenPipelineOutput(*out) if return_dict else out
+
 
 # %% ../nbs/06_simgen.ipynb #27ce0275
 DECODE_THRESHOLD = 0.1
@@ -315,13 +455,26 @@ def sample_figure(out: SimGenPipelineOutput, colors: np.ndarray, scale: int | No
     return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
 
 # %% ../nbs/06_simgen.ipynb #3bc71c93
+def _split_ids(root: Path, split: str, what: str) -> list[str]:
+    "The ids of `split` of the data set `root`, in splits.json's order (an error when the split is missing or empty)."
+    from simgen_nb.data import read_splits
+    s = read_splits(root)
+    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
+    ids = list(dict.fromkeys(s[split]))
+    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no {what}')
+    return ids
+
 def sample_run(run_dir, args) -> Path:
-    "Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler."
+    """Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler. With
+    `--maps DIR` it draws images for the masks of DIR's `--split` (default train), with `--images DIR` masks for its
+    images (`--split` default test); pair i takes the split's item i modulo its size, and the manifest records it."""
     from accelerate import PartialState
     from tqdm.auto import tqdm
-    from simgen_nb.data import save_pair
-    if getattr(args, 'maps', None) or getattr(args, 'guidance', None) is not None:
-        raise SimGenError('--maps and --guidance apply to CASDM runs; this run is a SimGen model')
+    from simgen_nb.data import save_pair, read_classes, read_image, read_mask, resize_pair
+    maps, images = getattr(args, 'maps', None), getattr(args, 'images', None)
+    guidance = getattr(args, 'guidance', None)
+    if maps and images: raise SimGenError('give --maps DIR (draw images for its masks) or --images DIR (draw masks for its images), not both')
+    if guidance is not None and not (maps or images): raise SimGenError('--guidance applies to --maps or --images (conditional sampling)')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
     from simgen_nb.core import check_out
@@ -331,21 +484,52 @@ def sample_run(run_dir, args) -> Path:
     _, pipe = load_run(run_dir, device=getattr(args, 'device', None) or st.device)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
+    given = Path(maps or images) if (maps or images) else None
+    mode, split, ids = 'joint', None, []
+    if given is not None:
+        mode = 'mask->image' if maps else 'image->mask'
+        split = getattr(args, 'split', None) or ('train' if maps else 'test')
+        ids = _split_ids(given, split, 'maps' if maps else 'images')
+        K = len(read_classes(given)['classes'])
+        if K != len(pipe.config.palette):
+            raise SimGenError(f'{given/"classes.json"}: {K} classes, but the run {run_dir} was trained with {len(pipe.config.palette)}')
+    size = pipe.unet.config.sample_size
+    def load(i):
+        mid = ids[i % len(ids)]
+        lab = read_mask(given/'masks'/f'{mid}.png')
+        img = read_image(given/'images'/f'{mid}.png') if images else np.zeros(lab.shape + (3,), np.uint8)
+        return resize_pair(img, lab, size)
+    scale = 1.0 if guidance is None else guidance
     shards = sample_shard(args.n, args.batch_size, st.process_index, st.num_processes)
     for batch in tqdm(shards, desc=f'sample {args.scheduler}-{args.steps}', disable=not st.is_main_process):
+        kw = {}
+        if given is not None:
+            pairs = [load(i) for i in batch]
+            kw = dict(mask=np.stack([p[1] for p in pairs])) if maps else dict(image=np.stack([p[0] for p in pairs]))
+            kw['guidance_scale'] = scale
         res = pipe(batch_size=len(batch), num_inference_steps=args.steps, generator=sample_generators(args.seed, batch),
-                   output_type='np')
+                   output_type='np', **kw)
         for j, i in enumerate(batch):
             save_pair(out, sample_id(i), (res.images[j] * 255).round().astype(np.uint8), res.masks[j].astype(np.uint8))
     prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, 'steps': args.steps,
-            'guidance': None, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind}
-    items = {sample_id(i): {'seed': args.seed, 'index': i} for i in range(args.n)}
+            'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
+            'mode': mode}
+    if given is not None:
+        prov.update({'maps' if maps else 'images': str(given), 'split': split,
+                     'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})
+    items = {}
+    for i in range(args.n):
+        items[sample_id(i)] = {'seed': args.seed, 'index': i}
+        if given is not None:
+            mid, (kind, folder) = ids[i % len(ids)], (('map', 'masks') if maps else ('image', 'images'))
+            items[sample_id(i)].update({f'source_{kind}': str(given/folder/f'{mid}.png'), f'{kind}_id': mid, 'split': split})
     classes = dict(pipe.config.classes); classes['name'] = f"{classes.get('name', 'data')}-simgen"
     finish_sampling(out, args.n, classes, source=f'simgen:{Path(run_dir).name}', provenance=prov, items=items)
     return out
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
-_SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int}
+_SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int,
+                'independent_noise': float}
 
 def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenConfig:
     "The SimGenConfig for parsed flags: the saved one on resume (flags must agree), else the profile's."
@@ -378,4 +562,7 @@ def register_cli(commands):
     p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None, help="override within a VP recipe (default: the recipe's)")
     p.add_argument('--image-size', type=int_range(8), default=None, help="training resolution (default: the profile's)")
     p.add_argument('--beta-schedule', choices=['linear', 'scaled_linear', 'squaredcos_cap_v2'], default=None, help="override within a VP recipe (default: the recipe's)")
+    p.add_argument('--independent-noise', type=float, default=None, metavar='FRACTION',
+                   help='fraction of each batch whose image and mask get separate noise levels, so one model also draws '
+                        'images for masks and masks for images (default 0: joint only, the paper)')
     p.set_defaults(func=_train_cmd)

@@ -20,12 +20,12 @@ from .core import (SimGenError, atomic_path, atomic_write_text, derive_seed, gen
                             positive_float, nonneg_float)
 
 # %% auto #0
-__all__ = ['PROFILES', 'CKPT_RE', 'SCHEDULERS', 'EDM_SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig', 'SampleRNG',
-           'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
-           'load_checkpoint_weights', 'load_run', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint',
-           'lr_factor', 'train', 'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command',
-           'add_sample_args', 'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling',
-           'register_cli']
+__all__ = ['PROFILES', 'CKPT_RE', 'HUB_PIPELINE_FILE', 'SCHEDULERS', 'EDM_SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig',
+           'SampleRNG', 'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
+           'load_checkpoint_weights', 'load_run', 'hub_pipeline_code', 'pipeline_class_name', 'HubPipelineMixin',
+           'write_model_card', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint', 'lr_factor', 'train',
+           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args',
+           'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -216,7 +216,7 @@ def load_run(run_dir, device: str | torch.device | None = None) -> tuple[dict, A
     pdir = run_dir/'pipeline'
     if not (pdir/'model_index.json').exists():
         raise SimGenError(f'{pdir}: no saved pipeline (the run has not reached its first checkpoint yet)')
-    cls_name = json.loads((pdir/'model_index.json').read_text())['_class_name']
+    cls_name = pipeline_class_name(pdir)
     mod = _module_for(cfg['model'])
     cls = getattr(mod, cls_name, None) if mod is not None else None
     if cls is None:
@@ -225,6 +225,92 @@ def load_run(run_dir, device: str | torch.device | None = None) -> tuple[dict, A
     pipe = cls.from_pretrained(pdir)
     if device is not None: pipe = pipe.to(device)
     return cfg, pipe
+
+# %% ../nbs/05_train.ipynb #29081d36
+HUB_PIPELINE_FILE = 'pipeline.py'
+
+def hub_pipeline_code(cls) -> str:
+    "The `pipeline.py` saved beside a pipeline of class `cls`: it imports `cls` from the installed simgen_nb."
+    return (f'"""{cls.__name__} from simgen_nb (`pip install simgen_nb`); loaded by '
+            f'`DiffusionPipeline.from_pretrained(path, trust_remote_code=True)`."""\n'
+            f'from {cls._hub_module} import {cls.__name__}\n')
+
+def pipeline_class_name(folder) -> str:
+    "The pipeline class a saved folder holds (`_class_name` of model_index.json: a name, or ['pipeline', name])."
+    p = Path(folder)/'model_index.json'
+    try: name = json.loads(p.read_text())['_class_name']
+    except (OSError, ValueError, KeyError) as e: raise SimGenError(f'{p}: not a saved pipeline ({e})') from None
+    return name[-1] if isinstance(name, (list, tuple)) else name
+
+class HubPipelineMixin:
+    "Saves as a Hub custom pipeline (`pipeline.py` + `_class_name` ['pipeline', name]); loads old and new folders."
+    _hub_module = None                  # the module `pipeline.py` imports the class from (set by each pipeline)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        d, cls = Path(save_directory), type(self)
+        (d/HUB_PIPELINE_FILE).write_text(hub_pipeline_code(cls))
+        idx = json.loads((d/'model_index.json').read_text())
+        idx['_class_name'] = ['pipeline', cls.__name__]
+        (d/'model_index.json').write_text(json.dumps(idx, indent=2, sort_keys=True) + '\n')
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        "Load a saved folder as `cls`; no code of the folder runs (a view without `pipeline.py` is read)."
+        import tempfile
+        d = Path(pretrained_model_name_or_path)
+        if not (d/HUB_PIPELINE_FILE).is_file(): return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        name = pipeline_class_name(d)
+        if name != cls.__name__: raise SimGenError(f'{d}: holds a {name}, not a {cls.__name__}')
+        with tempfile.TemporaryDirectory(prefix='simgen-nb-pipe-') as tmp:
+            for p in d.iterdir():
+                if p.name not in (HUB_PIPELINE_FILE, 'model_index.json'): (Path(tmp)/p.name).symlink_to(p.resolve())
+            idx = json.loads((d/'model_index.json').read_text()); idx['_class_name'] = cls.__name__
+            (Path(tmp)/'model_index.json').write_text(json.dumps(idx))
+            return super().from_pretrained(tmp, **kwargs)
+
+def write_model_card(folder, task, config, data=None, step: int | None = None, metrics: dict | None = None) -> Path:
+    "Write `folder/README.md`: what the saved pipeline is, its data, recipe, steps, profile and metrics."
+    folder = Path(folder)
+    tcfg = task.config_dict()
+    name = pipeline_class_name(folder) if (folder/'model_index.json').exists() else 'pipeline'
+    recipe = yaml.safe_dump({'train': asdict(config), 'task': {k: v for k, v in tcfg.items() if k != 'classes'}},
+                            sort_keys=False, default_flow_style=None, width=110)
+    classes = tcfg.get('classes') or {}
+    if not classes and data is not None and (Path(data)/'classes.json').is_file():
+        classes = json.loads((Path(data)/'classes.json').read_text())
+    names = [c['name'] for c in classes.get('classes', [])]
+    rows = '\n'.join(f'| {k} | {v} |' for k, v in (metrics or {}).items())
+    met = (f'| metric | value |\n|---|---|\n{rows}' if metrics else
+           'Not evaluated yet: `simgen-nb sample` a set from this run, then `simgen-nb evaluate --real DATA --fake SET`.')
+    text = f"""---
+library_name: diffusers
+tags: [simgen_nb, {task.model_type}, surgical, segmentation, synthetic-data]
+---
+# {name} ({task.model_type}, simgen_nb)
+
+EMA weights of a `simgen-nb train {task.model_type}` run, saved as a diffusers pipeline.
+
+```python
+from diffusers import DiffusionPipeline
+pipe = DiffusionPipeline.from_pretrained('path/to/this/folder', trust_remote_code=True)   # needs `pip install simgen_nb`
+```
+
+## Data
+- data set: `{data}` ({classes.get('name', 'unknown')}; {len(names)} classes: {', '.join(names) or 'n/a'})
+
+## Recipe
+- profile: `{config.profile}`; steps: {step if step is not None else '?'} of {config.steps} (global batch {config.batch_size}, lr {config.lr}, EMA {config.ema_decay}, seed {config.seed})
+
+```yaml
+{recipe.rstrip()}
+```
+
+## Metrics
+{met}
+"""
+    atomic_write_text(folder/'README.md', text)
+    return folder/'README.md'
 
 # %% ../nbs/05_train.ipynb #8c76a68b
 def _save_checkpoint(path: Path, model, ema: EMA, optimizer, scheduler, scaler, task, state: dict):
@@ -489,14 +575,15 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
             for old in checkpoints(out)[:-config.keep_checkpoints]:   # renamed aside first: never a half-deleted checkpoint
                 fault_point('remove old checkpoint')
                 aside = old.with_name(f'.{old.name}.{os.getpid()}.old'); os.replace(old, aside); shutil.rmtree(aside, ignore_errors=True)
-            export_pipeline()
+            export_pipeline(step)
         acc.wait_for_everyone()
 
-    def export_pipeline():
+    def export_pipeline(step):
         pipe = task.pipeline(ema.model)
         if pipe is not None:
             with atomic_path(out/'pipeline', is_dir=True) as tmp:
                 pipe.save_pretrained(tmp, safe_serialization=True); fault_point('pipeline saved')
+                write_model_card(tmp, task, config, data, step)
 
     def grid(step):
         _check_finite(step, 'sample grid', raw, ema, last_good)
@@ -508,7 +595,7 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
         acc.wait_for_everyone()
 
     if ckpt is not None and start >= end and main:   # resumed at its last step (a kill hit the final export): export again
-        _check_finite(start, 'pipeline export', raw, ema, last_good); export_pipeline()
+        _check_finite(start, 'pipeline export', raw, ema, last_good); export_pipeline(start)
     model.train()
     step = start
     try:
@@ -614,9 +701,11 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=nonneg_int, default=0)
     parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
-    parser.add_argument('--maps', default=None, help='CASDM: data set whose masks condition the images')
-    parser.add_argument('--guidance', type=nonneg_float, default=None, help='CASDM: classifier-free guidance scale')
-    parser.add_argument('--split', default='train', help='CASDM --maps / mapgen: the split whose maps condition the samples (default train)')
+    parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images')
+    parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation)')
+    parser.add_argument('--guidance', type=nonneg_float, default=None, help='CASDM, SimGen --maps / --images: classifier-free guidance scale')
+    parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
+                                                      '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: the accelerate device)')
     return parser

@@ -93,7 +93,7 @@ def test_kid_matches_torchmetrics_same_subsets():
     # metric objects (inputs are images in [-1, 1]: scale the features into that range, no quantisation)
     ia, ib = (a / 20).float(), (b / 20).float()
     assert ia.abs().max() < 1 and ib.abs().max() < 1
-    k1, k2 = (KID(Ident(), subsets=6, subset_size=80, seed=11, quantize=False) for _ in range(2))
+    k1, k2 = (KID(Ident(), subsets=6, subset_size=80, seed=11, quantize=False, value_range=(-1, 1)) for _ in range(2))
     k1.update(ia[:100], True); k2.update(ia[100:], True); k1.update(ib, False)
     k1.merge_state(k2)                       # as distributed sync does: lists concatenated (incoming first)
     km, _ = k1.compute()

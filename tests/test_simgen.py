@@ -17,14 +17,14 @@ CLASSES = {'name': 'tiny', 'ignore_index': 255, 'classes': [{'id': 0, 'name': 'b
            {'id': 1, 'name': 'liver', 'color': [200, 60, 40]}, {'id': 2, 'name': 'grasper', 'color': [170, 170, 170]}]}
 
 
-def _make_data(root, n=8, size=16):
+def _make_data(root, n=8, size=16, splits=None):
     rng = np.random.default_rng(0); yy, xx = np.mgrid[:size, :size]; ids = [f'v{i // 4}f{i % 4}' for i in range(n)]
     for id in ids:
         cx, cy = rng.integers(4, size - 4, 2)
         lab = (((xx - cx) ** 2 + (yy - cy) ** 2) < 16).astype(np.uint8); lab[-3:, size // 2:] = 2
         img = np.array([c['color'] for c in CLASSES['classes']], np.uint8)[lab]
         save_pair(root, id, img, lab)
-    write_metadata(root, CLASSES, {'train': ids[:6], 'val': ids[6:], 'test': []}, source='test fixture')
+    write_metadata(root, CLASSES, splits or {'train': ids[:6], 'val': ids[6:], 'test': []}, source='test fixture')
     return root
 
 
@@ -97,3 +97,109 @@ def test_sharded_sampling_on_two_processes(run, tmp_path):
     for i in ids:   # the same sample whichever process drew it (batches of 1: the same arithmetic)
         assert np.array_equal(read_image(two/'images'/f'{i}.png'), read_image(tmp_path/'one'/'images'/f'{i}.png'))
         assert np.array_equal(read_mask(two/'masks'/f'{i}.png'), read_mask(tmp_path/'one'/'masks'/f'{i}.png'))
+
+
+# --- one model, three jobs (issue 15): independent noise levels, conditional sampling, the replacement baseline
+SPLITS = {'train': ['v0f0', 'v0f1', 'v0f2', 'v0f3'], 'val': ['v1f0', 'v1f1'], 'test': ['v1f2', 'v1f3']}
+
+
+@pytest.fixture(scope='module')
+def unified(tmp_path_factory):
+    "A ci run trained with --independent-noise 0.5, stopped after 2 steps and resumed to 3 (the option comes from the saved config)."
+    d = tmp_path_factory.mktemp('unified')
+    data = _make_data(d/'data', splits=SPLITS)
+    common = ['--no-progress']
+    assert main(['train', 'simgen', '--data', str(data), '--profile', 'ci', '--out', str(d/'run'), '--steps', '3', '--batch-size', '4',
+                 '--checkpoint-every', '1', '--independent-noise', '0.5', '--stop-at', '2'] + common) == 0
+    assert main(['train', 'simgen', '--data', str(data), '--out', str(d/'run'), '--resume', 'latest'] + common) == 0
+    return d/'run', data
+
+
+def test_unified_run_keeps_the_option(unified, tmp_path):
+    from simgen_nb.simgen import SimGenPipeline
+    run, _ = unified
+    cfg = read_config(run)
+    assert cfg['task']['independent_noise'] == 0.5 and [r['step'] for r in read_log(run)] == [1, 2, 3]
+    _, pipe = load_run(run)
+    assert pipe.independent and pipe.unet.config.class_embed_type == 'timestep' and pipe.config.recipe['independent_noise'] == 0.5
+    pipe.save_pretrained(tmp_path/'copy')
+    copy = SimGenPipeline.from_pretrained(tmp_path/'copy')
+    assert copy.independent
+    labels = torch.from_numpy(np.stack([read_mask(unified[1]/'masks'/f'{i}.png') for i in SPLITS['test']])).long()
+    outs = []
+    for p in (pipe, copy):
+        p.scheduler = make_scheduler('dpmsolver', p.scheduler.config); p.set_progress_bar_config(disable=True)
+        outs.append(p(mask=labels, num_inference_steps=3, generator=sample_generators(0, [0, 1]), output_type='pt', guidance_scale=2.0))
+    assert torch.equal(outs[0].images, outs[1].images) and torch.equal(outs[0].masks, labels)
+
+
+def test_unified_model_samples_in_all_three_modes(unified):
+    run, data = unified
+    _, pipe = load_run(run)
+    pipe.scheduler = make_scheduler('ddim', pipe.scheduler.config); pipe.set_progress_bar_config(disable=True)
+    gens = lambda: sample_generators(0, [0, 1])
+    joint = pipe(batch_size=2, num_inference_steps=2, generator=gens(), output_type='np')
+    assert joint.images.shape == (2, 16, 16, 3) and joint.masks.shape == (2, 16, 16)
+    labels = np.stack([read_mask(data/'masks'/f'{i}.png') for i in SPLITS['train'][:2]])         # uint8 labels
+    a = pipe(mask=labels, num_inference_steps=2, generator=gens(), output_type='np')
+    assert np.array_equal(a.masks, labels)                                                         # exactly the given mask
+    b = pipe(mask=labels[::-1].copy(), num_inference_steps=2, generator=gens(), output_type='np')
+    assert not np.array_equal(a.images, b.images)                                                  # the image follows the mask
+    images = np.stack([read_image(data/'images'/f'{i}.png') for i in SPLITS['test']])             # uint8 HWC
+    c = pipe(image=images, num_inference_steps=2, generator=gens(), output_type='np', guidance_scale=1.5)
+    assert np.array_equal((c.images * 255).round().astype(np.uint8), images)                      # the image comes back unchanged
+    assert set(np.unique(c.masks)) <= {0, 1, 2, 255}
+
+
+def test_replacement_baseline_on_a_joint_only_model(run):
+    _, pipe = load_run(run)
+    assert not pipe.independent
+    pipe.scheduler = make_scheduler('dpmsolver', pipe.scheduler.config); pipe.set_progress_bar_config(disable=True)
+    labels = torch.zeros(2, 16, 16, dtype=torch.long); labels[:, 4:10, 4:10] = 1
+    out = pipe(mask=labels, num_inference_steps=3, generator=sample_generators(0, [0, 1]), output_type='pt')
+    assert torch.equal(out.masks, labels) and torch.isfinite(out.images).all()
+    img = torch.rand(2, 3, 16, 16)
+    out = pipe(image=img, num_inference_steps=3, generator=sample_generators(0, [0, 1]), output_type='pt')
+    assert torch.equal(out.images, img)
+    with pytest.raises(Exception, match='independent'): pipe(mask=labels, guidance_scale=2.0)
+
+
+def test_cli_sample_maps_and_images(unified, tmp_path):
+    run, data = unified
+    base = ['sample', str(run), '--steps', '2', '--scheduler', 'ddim', '--batch-size', '2']
+    # --maps: images for the masks of the train split (default), the masks written unchanged
+    assert main(base + ['--n', '5', '--maps', str(data), '--guidance', '2', '--out', str(tmp_path/'m2i')]) == 0
+    gen = tmp_path/'m2i'
+    assert validate(gen) == [] and read_splits(gen) == {'train': [f'gen{i:06d}' for i in range(5)]}
+    man = read_manifest(gen)
+    prov, items = man['provenance'], man['items']
+    assert (prov['mode'], prov['split'], prov['guidance'], prov['conditioning']) == ('mask->image', 'train', 2.0, 'independent noise levels')
+    for i in range(5):
+        it = items[f'gen{i:06d}']
+        assert (it['map_id'], it['split']) == (SPLITS['train'][i % 4], 'train')
+        assert np.array_equal(read_mask(gen/'masks'/f'gen{i:06d}.png'), read_mask(data/'masks'/f"{it['map_id']}.png"))
+    # --images: masks for the images of the test split (default), the images written unchanged
+    assert main(base + ['--n', '2', '--images', str(data), '--out', str(tmp_path/'i2m')]) == 0
+    gen = tmp_path/'i2m'
+    assert validate(gen) == []
+    man = read_manifest(gen)
+    assert (man['provenance']['mode'], man['provenance']['split'], man['provenance']['guidance']) == ('image->mask', 'test', 1.0)
+    for i in range(2):
+        it = man['items'][f'gen{i:06d}']
+        assert (it['image_id'], it['split']) == (SPLITS['test'][i], 'test')
+        assert np.array_equal(read_image(gen/'images'/f'gen{i:06d}.png'), read_image(data/'images'/f"{it['image_id']}.png"))
+    assert main(base + ['--n', '1', '--images', str(data), '--split', 'val', '--out', str(tmp_path/'i2m-val')]) == 0
+    assert read_manifest(tmp_path/'i2m-val')['items']['gen000000']['image_id'] == 'v1f0'
+    # refused: both modes, an unknown split, guidance without a given half
+    assert main(base + ['--n', '1', '--maps', str(data), '--images', str(data), '--out', str(tmp_path/'x1')]) == 1
+    assert main(base + ['--n', '1', '--maps', str(data), '--split', 'holdout', '--out', str(tmp_path/'x2')]) == 1
+    assert main(base + ['--n', '1', '--guidance', '2', '--out', str(tmp_path/'x3')]) == 1
+
+
+def test_cli_replacement_baseline_on_a_joint_only_run(run, unified, tmp_path):
+    _, data = unified
+    base = ['sample', str(run), '--n', '2', '--steps', '2', '--scheduler', 'ddim']
+    assert main(base + ['--maps', str(data), '--out', str(tmp_path/'r')]) == 0
+    prov = read_manifest(tmp_path/'r')['provenance']
+    assert (prov['mode'], prov['conditioning']) == ('mask->image', 'replacement')
+    assert main(base + ['--images', str(data), '--guidance', '2', '--out', str(tmp_path/'g')]) == 1     # no unconditional branch
