@@ -279,7 +279,6 @@ def sample_run(run_dir, args) -> int:
                   'guidance': guidance, 'seed': args.seed, 'maps': str(maps_root), 'split': split, 'loss': cfg.get('task', {}).get('loss'),
                   'profile': cfg.get('profile')}
     finish_sampling(out, args.n, classes, source=f'casdm:{run_dir}', provenance=provenance, items=items)
-    if st.is_main_process: print(f'wrote {args.n} generated pairs to {out}')
     return 0
 
 # %% ../nbs/07_casdm.ipynb #2cbc3a8b
@@ -302,13 +301,13 @@ def heldout_figure(pipeline: CASDMPipeline, data_root, split: str = 'test', n: i
 
 # %% ../nbs/07_casdm.ipynb #669bfd38
 _TASK_FLAGS = {'loss': dict(choices=LOSSES, help='the ablation switch (default camse+casp)'),
-               'class_weighting': dict(choices=['image', 'dataset'], help='per-image or data-set class weights'),
+               'class_weighting': dict(choices=['image', 'dataset'], help='per-image or data-set class weights (default image)'),
                'cfg_dropout': dict(type=unit_float, help='probability of training with the empty map (default 0.1)'),
                'casp_weight': dict(type=nonneg_float, help='weight of the self-perceptual loss (default 0.1)'),
                'casp_warmup': dict(type=nonneg_int, help='MSE-only steps before the frozen copy (profile default)'),
-               'casp_layers': dict(type=lambda s: s.split(','), help="frozen-net features: 'mid', 'up' or e.g. mid,up0"),
+               'casp_layers': dict(type=lambda s: s.split(','), help="frozen-net features: 'mid', 'up' or e.g. mid,up0 (default: the profile's)"),
                'guidance_scale': dict(type=nonneg_float, help='guidance of the sample grids (default 1.5)'),
-               'map_encoding': dict(choices=['onehot', 'cfl'], help='map input: one-hot + ignore, or CFL colours'),
+               'map_encoding': dict(choices=['onehot', 'cfl'], help='map input: one-hot + ignore, or CFL colours (default onehot)'),
                'spade_hidden': dict(type=positive_int, help="width of the SPADE map branch (default: the block's width)"),
                'image_size': dict(type=int_range(8), help='training resolution (profile default)')}
 

@@ -8,7 +8,8 @@ import argparse, importlib, importlib.util, sys
 from .core import SimGenError
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'GROUP_HELP', 'COMMANDS', 'Commands', 'command_modules', 'build_parser', 'main']
+__all__ = ['COMMAND_MODULES', 'GROUP_HELP', 'COMMANDS', 'HelpFormatter', 'Parser', 'undocumented_flags', 'Commands',
+           'command_modules', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #978257f7
 COMMAND_MODULES = ('data', 'prepare', 'synthsurg', 'train', 'simgen', 'casdm', 'mapgen', 'metrics', 'segment', 'reproduce')
@@ -23,6 +24,38 @@ COMMANDS = {'data': (GROUP_HELP['data'], ('data', 'prepare', 'synthsurg')),
             'generate': ('text -> map -> image: prompts through a map-generator run and a CASDM run', ('mapgen',)),
             'evaluate': ('FID, KID, SID and alignment of a generated data set against a real one', ('metrics',)),
             'reproduce': ('run the experiment notebooks (papermill) and write the HTML report', ('reproduce',))}
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default: '(default: X)' is added unless the help already names its default
+    (flags whose default is None say in words what happens, e.g. "(default: the profile's)"), the flag is required or
+    a switch (store_true)."""
+    def _get_help_string(self, action):
+        h = action.help or ''
+        if ('default' in h.lower() or action.required or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
+                or action.nargs == 0 or not (action.option_strings or action.nargs in ('?', '*'))): return h
+        return h + ' (default: %(default)s)'
+
+class Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose help shows every default (`HelpFormatter`); sub-command parsers inherit the class."
+    def __init__(self, *args, formatter_class=HelpFormatter, **kw): super().__init__(*args, formatter_class=formatter_class, **kw)
+
+def undocumented_flags(parser: argparse.ArgumentParser, prog: str | None = None) -> list[str]:
+    """'COMMAND --flag: why' for every argument of every (sub-)command in `parser` without help, or with a default its
+    help does not show; [] when all are documented."""
+    prog = prog or parser.prog
+    bad, fmt = [], HelpFormatter(prog)
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items(): bad += undocumented_flags(sub, f'{prog} {name}')
+            continue
+        if isinstance(a, (argparse._HelpAction, argparse._VersionAction)): continue
+        name = f"{prog} {'/'.join(a.option_strings) or a.dest}"
+        if not (a.help or '').strip(): bad.append(f'{name}: no help'); continue
+        shown = fmt._get_help_string(a)
+        if a.option_strings and a.nargs != 0 and not a.required and 'default' not in shown.lower():
+            bad.append(f'{name}: default {a.default!r} not shown')
+    return bad
 
 class Commands:
     "The `simgen-nb` command tree: modules add top-level commands and sub-commands of shared groups."
@@ -48,8 +81,8 @@ def command_modules(argv: list[str]) -> tuple[str, ...] | None:
 def build_parser(modules: tuple[str, ...] | None = COMMAND_MODULES) -> argparse.ArgumentParser:
     """The `simgen-nb` parser with the commands of every module in `modules` that exists; `None`: only the list
     of commands, importing no module (what `--help` shows), so help and light commands start fast."""
-    parser = argparse.ArgumentParser(prog='simgen-nb', description='Paired surgical image and mask generation: SimGen and CASDM.',
-                                     epilog='start with: simgen-nb data synth --out data/synthsurg')
+    parser = Parser(prog='simgen-nb', description='Paired surgical image and mask generation: SimGen and CASDM.',
+                    epilog='start with: simgen-nb data synth --out data/synthsurg')
     from simgen_nb import __version__
     parser.add_argument('--version', action='version', version=f'simgen_nb {__version__}')
     commands = Commands(parser)

@@ -11,9 +11,9 @@ import numpy as np                  # torch is imported where used: `simgen-nb -
 
 # %% auto #0
 __all__ = ['EXTRAS', 'FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'SimGenError',
-           'need', 'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file', 'check_out',
-           'make_out', 'RunLock', 'remove_stray_tmp', 'int_range', 'float_range', 'derive_seed', 'generator',
-           'default_device']
+           'need', 'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file',
+           'closing_line', 'check_out', 'make_out', 'RunLock', 'remove_stray_tmp', 'int_range', 'float_range',
+           'derive_seed', 'generator', 'default_device']
 
 # %% ../nbs/00a_core.ipynb #0f0b5e4a
 class SimGenError(Exception):
@@ -81,6 +81,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+def closing_line(done: str, *next_argv) -> str:
+    """The last line of every `simgen-nb` command: what it did (`done`, e.g. 'wrote RUN (pipeline/, checkpoints)') and
+    the command to run next (`next_argv`, shell-quoted: `closing_line('wrote gen', 'simgen-nb', 'evaluate', ...)`)."""
+    import shlex
+    return f"{done}; next: {shlex.join(str(a) for a in next_argv)}" if next_argv else done
 
 # %% ../nbs/00a_core.ipynb #3a5e760f
 def _listing(d: Path, n: int = 6) -> str:

@@ -382,7 +382,9 @@ def _validate_cmd(args) -> int:
         print(f'{args.root}: {len(problems)} problem(s)')
         return 1
     splits = read_splits(args.root)
-    print(f'{args.root}: OK ({", ".join(f"{k}: {len(v)}" for k, v in splits.items())})')
+    from simgen_nb.core import closing_line
+    print(closing_line(f'{args.root}: OK ({", ".join(f"{k}: {len(v)}" for k, v in splits.items())})',
+                       'simgen-nb', 'train', 'simgen', '--data', args.root, '--out', 'runs/simgen'))
     return 0
 
 def register_cli(commands) -> None:

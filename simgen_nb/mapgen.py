@@ -656,7 +656,6 @@ def sample_run(run_dir, args) -> int:
                   'guidance': guidance, 'seed': args.seed, 'profile': cfg.get('profile'),
                   'encoder_note': pipe.encoder_note, 'image': 'the generated map in display colours (no image: use `simgen-nb generate`)'}
     finish_sampling(out, n, _classes_of(pipe, f'mapgen:{run_dir.name}'), source=f'mapgen:{run_dir}', provenance=provenance, items=items)
-    if st.is_main_process: print(f'wrote {n} generated maps to {out}')
     return 0
 
 # %% ../nbs/08_mapgen.ipynb #93e3b364
@@ -701,8 +700,8 @@ def generate(prompts, mapgen_run, casdm_run, out, guidance_map: float | None = N
 
 # %% ../nbs/08_mapgen.ipynb #e0194a9a
 _TASK_FLAGS = {'clip_model': dict(help="open_clip model (default: the profile's; 'simgen-tiny-clip' is registered here)"),
-               'clip_pretrained': dict(help="open_clip weights: a tag ('openai', 'laion2b_s34b_b79k'), a local file, or 'none'"),
-               'clip_seed': dict(type=nonneg_int, help='seed of an untrained encoder'),
+               'clip_pretrained': dict(help="open_clip weights: a tag ('openai', 'laion2b_s34b_b79k'), a local file, or 'none' (default: the profile's; ci/smoke/demo: none, an untrained encoder)"),
+               'clip_seed': dict(type=nonneg_int, help='seed of an untrained encoder (default 0)'),
                'p_uncond': dict(type=unit_float, help='probability of dropping the whole condition (CFG; default 0.1)'),
                'size': dict(type=int_range(8), help="map size in px (default: the profile's)"),
                'sample_guidance': dict(type=nonneg_float, help='guidance of the sample grids (default 3)'),
@@ -730,7 +729,11 @@ def _train_cmd(args) -> int:
 def _generate_cmd(args) -> int:
     out = generate(args.prompts, args.mapgen, args.casdm, args.out, args.guidance_map, args.guidance_image,
                    args.steps, args.scheduler, args.seed, args.batch_size, args.device)
-    print(f'wrote a generated data set to {out}')
+    from simgen_nb.core import closing_line
+    from simgen_nb.train import read_config
+    real = read_config(args.casdm).get('data') or 'DATA'
+    print(closing_line(f'wrote a generated data set to {out} (images/, masks/, manifest.json)',
+                       'simgen-nb', 'evaluate', '--real', real, '--fake', out))
     return 0
 
 def register_cli(commands) -> None:
@@ -748,7 +751,9 @@ def register_cli(commands) -> None:
     g.add_argument('--guidance-map', type=nonneg_float, default=None, help="map guidance scale (default: the run's)")
     g.add_argument('--guidance-image', type=nonneg_float, default=None, help="image guidance scale (default: the run's)")
     g.add_argument('--out', required=True, help='folder for the generated data set')
-    g.add_argument('--steps', type=positive_int, default=25); g.add_argument('--seed', type=nonneg_int, default=0)
-    g.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver'], default='dpmsolver')
-    g.add_argument('--batch-size', type=positive_int, default=8); g.add_argument('--device', default=None)
+    g.add_argument('--steps', type=positive_int, default=25, help='sampler steps of each model')
+    g.add_argument('--seed', type=nonneg_int, default=0, help='sample i draws its noise from (seed, i)')
+    g.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver'], default='dpmsolver', help='sampler of both models')
+    g.add_argument('--batch-size', type=positive_int, default=8, help='samples per forward pass (memory only)')
+    g.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
     g.set_defaults(func=_generate_cmd)

@@ -19,11 +19,12 @@ from .palette import colorize, IGNORE_INDEX
 from .scores import confusion_matrix, seg_scores, SegScores   # re-exported: simgen_nb.metrics.seg_scores keeps working
 
 # %% auto #0
-__all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FeatureStats', 'frechet_distance',
-           'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render', 'sid_region_images', 'to_unit',
-           'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features', 'sid_region_from_stats', 'segment_batch',
-           'extractor_fingerprint', 'dataset_fingerprint', 'stats_key', 'cache_path', 'save_cached', 'load_cached',
-           'scan_folder', 'evaluate', 'report_rows', 'write_report', 'register_cli']
+__all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FRECHET_SAMPLES_PER_DIM', 'FeatureStats',
+           'frechet_distance', 'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render',
+           'sid_region_images', 'to_unit', 'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features',
+           'sid_region_from_stats', 'segment_batch', 'extractor_fingerprint', 'dataset_fingerprint', 'stats_key',
+           'cache_path', 'save_cached', 'load_cached', 'scan_folder', 'evaluate', 'SampleSizeWarning',
+           'sample_size_notes', 'report_rows', 'write_report', 'register_cli']
 
 # %% ../nbs/09_metrics.ipynb #721ef5be
 class FeatureStats:
@@ -454,12 +455,15 @@ def evaluate(real, fake, metrics: Iterable[str] = ('fid', 'kid'), features: str 
     rc, fc = read_classes(real), read_classes(fake)
     if [(c['id'], c['name']) for c in rc['classes']] != [(c['id'], c['name']) for c in fc['classes']]:
         raise SimGenError(f'{fake/"classes.json"}: class table differs from {real/"classes.json"}; the sets cannot be compared')
-    if size is None and any(m in metrics for m in ('sid-mask', 'sid-region')):
+    notes = []
+    if size is None:                                 # one resolution: the real set is resized to the generated set's
         from simgen_nb.data import read_splits, read_mask
-        shape = lambda root, split: read_mask(root/'masks'/f'{read_splits(root)[split][0]}.png').shape
-        if shape(real, real_split) != shape(fake, fake_split):
-            raise SimGenError(f'SID compares masks at one resolution, but {real} is {shape(real, real_split)} and {fake} is '
-                              f'{shape(fake, fake_split)} (H, W): pass size= (--size H W)')
+        shape = lambda root, split: tuple(read_mask(root/'masks'/f'{read_splits(root)[split][0]}.png').shape)
+        rs, fs = shape(real, real_split), shape(fake, fake_split)
+        if rs != fs:
+            size = fs
+            notes.append(f"resized the real set {real} ({rs[0]}x{rs[1]}) to the generated set's {fs[0]}x{fs[1]} "
+                         f"(--size H W / size= to choose)")
     device = torch.device(device) if device else default_device()
     segmenter = _resolve_segmenter(segmenter)
     feat_metrics = [m for m in metrics if m != 'alignment']
@@ -482,6 +486,10 @@ def evaluate(real, fake, metrics: Iterable[str] = ('fid', 'kid'), features: str 
     if 'alignment' in metrics:
         seg_name = getattr(segmenter, 'name', None) or 'segmenter'
         out[f'alignment[{seg_name}]'] = Fk['alignment']
+    if R: notes.insert(0, f"reference: {real}, split '{real_split}' ({R['n']} images; --real-split / real_split= to change)")
+    notes += sample_size_notes(out, R.get('n'), Fk.get('n'), getattr(ex, 'num_features', None), kid_subset_size)
+    for n in notes:
+        if n.startswith('warning: '): warnings.warn(n[len('warning: '):], SampleSizeWarning, stacklevel=2)
     from simgen_nb import __version__
     desc = lambda root, split, n: {'root': str(root), 'split': split, 'num_images': n,
                                     'manifest_sha256': sha256_file(root/'manifest.json') if (root/'manifest.json').is_file() else None}
@@ -491,7 +499,32 @@ def evaluate(real, fake, metrics: Iterable[str] = ('fid', 'kid'), features: str 
                                                    'num_features': getattr(ex, 'num_features', None), 'weights_sha256': extractor_fingerprint(ex)},
             'size': size, 'seed': seed, 'sid_definitions': {'SID-mask': 'Frechet distance of features of masks rendered in the native colours',
                                                              'SID-region': f'per-class Frechet distance of images with pixels outside the class set to {SID_REGION_FILL}'},
-            'simgen_nb_version': __version__}
+            'notes': notes, 'simgen_nb_version': __version__}
+
+class SampleSizeWarning(UserWarning):
+    "A metric computed from fewer images than it needs (see `sample_size_notes`)."
+
+FRECHET_SAMPLES_PER_DIM = 5   # a Fréchet distance from fewer images than this many times the feature dimension draws a warning
+
+def sample_size_notes(metrics: dict, n_real: int | None, n_fake: int | None, dim: int | None, kid_subset_size: int = 1000) -> list[str]:
+    '''What each metric in `metrics` (an `evaluate` result's 'metrics') was computed from, with a 'warning: ' where the
+    sample is too small: a Fréchet distance (FID, SID-mask) wants several times more images than feature dimensions
+    (its covariance is rank-deficient below `dim` and the value is biased upward, more so the smaller n); KID states
+    the subset size it used (capped below the smaller set).'''
+    notes = []
+    for k, v in metrics.items():
+        if (k.startswith('FID') or k.startswith('SID-mask')) and dim and n_real and n_fake:
+            n, need = min(n_real, n_fake), FRECHET_SAMPLES_PER_DIM * dim
+            if n < need:
+                notes.append(f'warning: {k} from {n_real} real / {n_fake} generated images in {dim}-dim features: a Fréchet '
+                             f'distance needs several times more images than dimensions (>= {need}); below that it is biased '
+                             f'upward and depends on n, so compare it only at equal n (KID is unbiased)')
+        elif k.startswith('KID'):
+            m, cap = v['subset_size'], '' if v['subset_size'] >= kid_subset_size else \
+                f' (asked {kid_subset_size}: capped below the smaller set, {min(v["n_real"], v["n_fake"])})'
+            note = f"{k}: mean ± std over {v['subsets']} random subsets of {m} images{cap}"
+            notes.append(f'warning: {note}; subsets this small give a noisy estimate' if m < 50 else note)
+    return notes
 
 def _fmt(v) -> str: return 'n/a' if v is None else f'{v:.4f}' if abs(v) >= 1e-3 or v == 0 else f'{v:.3e}'
 
@@ -521,6 +554,7 @@ def write_report(result: dict, out) -> tuple[Path, Path]:
              f"features: {ex.get('name', 'none')} ({ex.get('preprocess', '-')}); size: {result['size'] or 'native'}.", '',
              '| metric | value | note |', '|---|---|---|']
     lines += [f'| {a} | {b} | {c} |' for a, b, c in report_rows(result)]
+    if result.get('notes'): lines += [''] + [f'- {n}' for n in result['notes']]
     md = atomic_write_text(out/'metrics.md', '\n'.join(lines) + '\n')
     return js, md
 
@@ -540,6 +574,8 @@ def _report_folder(args) -> Path:
 
 def _evaluate_cmd(args) -> int:
     out = _report_folder(args)
+    import sys
+    from simgen_nb.core import closing_line
     size = None if args.size is None else (args.size if len(args.size) == 2 else args.size * 2)
     seg = args.segmenter
     if seg is not None and not Path(seg).is_dir(): raise SimGenError(f'--segmenter {seg}: not a run folder')
@@ -548,13 +584,18 @@ def _evaluate_cmd(args) -> int:
         from simgen_nb.extractors import CLIPExtractor
         features = CLIPExtractor(args.clip_model, args.clip_weights, seed=args.seed)
     else: features = args.features
-    res = evaluate(args.real, args.fake, metrics=args.metrics, features=features, inception_weights=args.inception_weights,
-                   segmenter=seg, real_split=args.real_split, fake_split=args.fake_split, size=tuple(size) if size else None,
-                   batch_size=args.batch_size, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
-                   min_samples=args.min_samples, seed=args.seed, cache=not args.no_cache, device=args.device, progress=True)
+    with warnings.catch_warnings():                  # the notes below say the same, once
+        warnings.simplefilter('ignore', SampleSizeWarning)
+        res = evaluate(args.real, args.fake, metrics=args.metrics, features=features, inception_weights=args.inception_weights,
+                       segmenter=seg, real_split=args.real_split, fake_split=args.fake_split, size=tuple(size) if size else None,
+                       batch_size=args.batch_size, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+                       min_samples=args.min_samples, seed=args.seed, cache=not args.no_cache, device=args.device, progress=True)
     if seg is not None: res['segmenter_run'] = str(seg)
+    for n in res['notes']: print(f'simgen-nb evaluate: {n}', file=sys.stderr)
     js, md = write_report(res, out)
-    print(md.read_text()); print(f'wrote {js} and {md}')
+    print('\n'.join(l for l in md.read_text().splitlines() if not l.startswith('- ')))   # the notes went to stderr above
+    nxt = ['simgen-nb', 'train', 'segmenter', '--data', args.real, '--data', args.fake, '--ratio', '1', '--out', 'runs/seg-mixed']
+    print(closing_line(f'wrote {js} and {md}', *nxt))
     return 0
 
 def register_cli(commands) -> None:
@@ -565,15 +606,19 @@ def register_cli(commands) -> None:
     p.add_argument('--fake', required=True, help='generated data set (common format)')
     p.add_argument('--metrics', default='fid,kid', help=f'comma-separated, from {",".join(METRICS)}')
     p.add_argument('--features', default='inception', choices=FEATURES, help='feature network; numbers are named after it')
-    p.add_argument('--inception-weights', default=None, help='FID Inception weight file (pt_inception-2015-12-05-6726825d.pth); or $SIMGEN_NB_INCEPTION_WEIGHTS')
-    p.add_argument('--segmenter', default=None, help='segmenter run folder (from `simgen-nb train segmenter`), for alignment and --features segmenter')
-    p.add_argument('--clip-model', default='ViT-B-32'); p.add_argument('--clip-weights', default=None, help='open_clip weight file (optional)')
-    p.add_argument('--real-split', default='train'); p.add_argument('--fake-split', default='train')
-    p.add_argument('--size', type=positive_int, nargs='+', default=None, help='resize both sets to H [W] first (default: native)')
-    p.add_argument('--batch-size', type=positive_int, default=16)
-    p.add_argument('--kid-subsets', type=positive_int, default=100); p.add_argument('--kid-subset-size', type=positive_int, default=1000)
+    p.add_argument('--inception-weights', default=None, help='FID Inception weight file (pt_inception-2015-12-05-6726825d.pth); or $SIMGEN_NB_INCEPTION_WEIGHTS (default: that variable, else none)')
+    p.add_argument('--segmenter', default=None, help='segmenter run folder (from `simgen-nb train segmenter`), for alignment and --features segmenter (default: none)')
+    p.add_argument('--clip-model', default='ViT-B-32', help='open_clip model of --features clip')
+    p.add_argument('--clip-weights', default=None, help='open_clip weight file of --features clip (default: none, an untrained model)')
+    p.add_argument('--real-split', default='train', help='split of --real that is the reference (stated in the report)')
+    p.add_argument('--fake-split', default='train', help='split of --fake (generated sets have only train)')
+    p.add_argument('--size', type=positive_int, nargs='+', default=None, help="resize both sets to H [W] first (default: the generated set's size; the real set is resized to it)")
+    p.add_argument('--batch-size', type=positive_int, default=16, help='images per feature-network batch (memory only)')
+    p.add_argument('--kid-subsets', type=positive_int, default=100, help='KID: number of random subsets averaged')
+    p.add_argument('--kid-subset-size', type=positive_int, default=1000, help='KID: images per subset (capped at the smaller set, with a warning)')
     p.add_argument('--min-samples', type=positive_int, default=10, help='SID-region: images per class needed in both sets')
-    p.add_argument('--seed', type=nonneg_int, default=0); p.add_argument('--device', default=None)
+    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of KID subsets and of untrained feature networks')
+    p.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
     p.add_argument('--no-cache', action='store_true', help='do not read or write cached statistics')
     p.add_argument('--out', default=None, help='output folder (default FAKE/metrics)')
     p.set_defaults(func=_evaluate_cmd)

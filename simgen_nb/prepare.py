@@ -566,10 +566,10 @@ def add_prepare_args(p: argparse.ArgumentParser, name: str | None = None):
     if name is None: p.add_argument('name', choices=sorted(CONVERTERS), help='data set')
     p.add_argument('--src', required=True, help='the raw data set folder, as downloaded and unpacked')
     p.add_argument('--dst', required=True, help='output folder (common format)')
-    p.add_argument('--task', default=None, help='label task: endovis2017 parts|types|binary, cadis I|II|III, sisvse fold 1|2|3')
+    p.add_argument('--task', default=None, help="label task: endovis2017 parts|types|binary, cadis I|II|III, sisvse fold 1|2|3 (default: the set's first)")
     p.add_argument('--val', default=None, help='comma-separated videos/patients for val (overrides the default split)')
     p.add_argument('--test', default=None, help='comma-separated videos/patients for test (overrides the default split)')
-    p.add_argument('--size', type=int_range(8), default=None, help='resize every pair to SIZE x SIZE (bilinear image, nearest mask)')
+    p.add_argument('--size', type=int_range(8), default=None, help='resize every pair to SIZE x SIZE (bilinear image, nearest mask; default: native size)')
     p.add_argument('--tolerance', type=int_range(0, 255), default=0, help='colour-coded sets: accept colours within this per-channel distance')
     p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the video split where the set has no official one')
     p.add_argument('--overwrite', action='store_true', help='replace a --dst that holds a data set in the common format (nothing else)')
@@ -579,7 +579,9 @@ def _prepare_cmd(args, name: str | None = None) -> int:
     man = convert(name, args.src, args.dst, task=args.task, val=_groups_arg(args.val), test=_groups_arg(args.test),
                   size=args.size, seed=args.seed, tolerance=args.tolerance, overwrite=args.overwrite, verbose=True)
     splits = json.loads((Path(args.dst)/'splits.json').read_text())
-    print(f'{args.dst}: {name} ({man["provenance"]["task"] or "default"}) -> ' + ', '.join(f'{k}: {len(v)}' for k, v in splits.items()))
+    from simgen_nb.core import closing_line
+    print(closing_line(f'wrote {args.dst}: {name} ({man["provenance"]["task"] or "default"}) -> ' + ', '.join(f'{k}: {len(v)}' for k, v in splits.items()),
+                       'simgen-nb', 'train', 'simgen', '--data', args.dst, '--out', f'runs/simgen-{name}'))
     return 0
 
 def register_cli(commands) -> None:

@@ -470,7 +470,8 @@ def _parse_data(items: list[str]) -> dict[str, str]:
 def _cli_reproduce(args) -> int:
     outcomes, index = reproduce(args.profile, only=args.only, data=_parse_data(args.data), root=args.root)
     for o in outcomes: print(f'{o.key:4s} {"ok    " if o.ok else "FAILED"} {o.seconds:8.1f} s  {o.notebook}')
-    print(f'report: {index}')
+    from simgen_nb.core import closing_line
+    print(closing_line(f'wrote the report: {index}', 'python', '-m', 'webbrowser', index))
     failed = [o.key for o in outcomes if not o.ok]
     if failed: print(f'simgen-nb: error: experiment(s) failed: {", ".join(failed)} (see the report)', file=sys.stderr)
     return 1 if failed else 0
@@ -478,8 +479,8 @@ def _cli_reproduce(args) -> int:
 def register_cli(commands) -> None:
     "Add `simgen-nb reproduce`."
     p = commands.command('reproduce', help='run the experiment notebooks (papermill) and write the HTML report')
-    p.add_argument('--profile', choices=PROFILES, default='smoke')
-    p.add_argument('--only', nargs='+', metavar='E', help='experiment keys to run, e.g. E3 E5')
+    p.add_argument('--profile', choices=PROFILES, default='smoke', help='budgets: ci (seconds), smoke (CPU, <= 30 min), demo (CPU, one sitting), paper (GPU)')
+    p.add_argument('--only', nargs='+', metavar='E', help='experiment keys to run, e.g. E3 E5 (default: all)')
     p.add_argument('--data', nargs='+', metavar='NAME=PATH', help='converted public data sets (default: SynthSurg)')
     p.add_argument('--root', default='.', help='the repository root (default: the current folder)')
     p.set_defaults(func=_cli_reproduce)

@@ -496,7 +496,9 @@ def _train_cmd(args) -> int:
               f'(without background {m["background"]}: {f(m["miou_fg"])} / {f(m["mdice_fg"])})')
         for n, i, d in zip(m['names'], m['iou'], m['dice']): print(f'  {n:<28} IoU {f(i)}  Dice {f(d)}')
     else: print('no test split scored (give --test ROOT)')
-    print(f'run written to {args.out}')
+    from simgen_nb.core import closing_line
+    print(closing_line(f'wrote {args.out} (the segmenter and its scores)', 'simgen-nb', 'evaluate', '--real', roots[0],
+                       '--fake', 'GEN', '--metrics', 'alignment', '--segmenter', args.out))
     return 0
 
 def register_cli(commands) -> None:
@@ -505,17 +507,23 @@ def register_cli(commands) -> None:
     p = commands.group('train').add_parser('segmenter', help='train a downstream segmenter (U-Net or SegFormer) on real/synthetic pairs',
                                            description='Train a downstream segmenter on one or more common-format data sets and score it on a real test split.')
     p.add_argument('--data', action='append', required=True, metavar='DIR', help='training data set (repeat to concatenate: real first)')
-    p.add_argument('--ratio', type=positive_float, help='with two --data: synthetic pairs per real pair (seeded subset of the second)')
-    p.add_argument('--profile', default='ci', choices=list(PROFILES))
+    p.add_argument('--ratio', type=positive_float, help='with two --data: synthetic pairs per real pair (seeded subset of the second; default: all of both)')
+    p.add_argument('--profile', default='ci', choices=list(PROFILES), help='architecture and training budget; the flags below override it')
     p.add_argument('--out', required=True, metavar='RUN', help='run folder to write')
     p.add_argument('--test', metavar='DIR', help='data set to score on (default: the first --data if it has the split)')
-    p.add_argument('--test-split', default='test')
-    p.add_argument('--arch', choices=list(ARCHS)); p.add_argument('--encoder')
-    p.add_argument('--encoder-weights', help="'imagenet' (from the local cache) or 'none'")
-    p.add_argument('--decoder-width', type=positive_int); p.add_argument('--steps', type=positive_int); p.add_argument('--batch-size', type=positive_int)
-    p.add_argument('--size', type=int_range(8)); p.add_argument('--lr', type=positive_float); p.add_argument('--warmup-steps', type=nonneg_int)
-    p.add_argument('--dice-weight', type=nonneg_float); p.add_argument('--seed', type=nonneg_int); p.add_argument('--device')
-    p.add_argument('--num-workers', type=nonneg_int)
-    p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument('--test-split', default='test', help='split of --test to score on')
+    prof = lambda what: f"{what} (default: the profile's)"
+    p.add_argument('--arch', choices=list(ARCHS), help=prof('segmentation architecture'))
+    p.add_argument('--encoder', help=prof('encoder (a segmentation-models-pytorch / timm name)'))
+    p.add_argument('--encoder-weights', help=prof("'imagenet' (from the local cache) or 'none'"))
+    p.add_argument('--decoder-width', type=positive_int, help=prof('decoder channels'))
+    p.add_argument('--steps', type=positive_int, help=prof('training steps')); p.add_argument('--batch-size', type=positive_int, help=prof('batch size'))
+    p.add_argument('--size', type=int_range(8), help=prof('training and scoring resolution (square)'))
+    p.add_argument('--lr', type=positive_float, help=prof('peak learning rate')); p.add_argument('--warmup-steps', type=nonneg_int, help=prof('linear warm-up steps'))
+    p.add_argument('--dice-weight', type=nonneg_float, help=prof('weight of the Dice term next to cross-entropy'))
+    p.add_argument('--seed', type=nonneg_int, help=prof('seed of initialisation, order and augmentation'))
+    p.add_argument('--device', help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
+    p.add_argument('--num-workers', type=nonneg_int, help=prof('data-loader processes'))
+    p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=None, help=prof('flips and crops while training'))
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=_train_cmd)

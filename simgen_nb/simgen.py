@@ -550,7 +550,7 @@ def _train_cmd(args):
 
 def register_cli(commands):
     "Add `simgen-nb train simgen`."
-    from simgen_nb.core import int_range, nonneg_float, nonneg_int
+    from simgen_nb.core import int_range, nonneg_float, nonneg_int, unit_float
     p = commands.group('train').add_parser('simgen', help='train the joint image + mask model (SimGen)',
                                            description='train the joint image + mask model (SimGen)')
     add_train_args(p)
@@ -562,7 +562,7 @@ def register_cli(commands):
     p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None, help="override within a VP recipe (default: the recipe's)")
     p.add_argument('--image-size', type=int_range(8), default=None, help="training resolution (default: the profile's)")
     p.add_argument('--beta-schedule', choices=['linear', 'scaled_linear', 'squaredcos_cap_v2'], default=None, help="override within a VP recipe (default: the recipe's)")
-    p.add_argument('--independent-noise', type=float, default=None, metavar='FRACTION',
+    p.add_argument('--independent-noise', type=unit_float, default=None, metavar='FRACTION',
                    help='fraction of each batch whose image and mask get separate noise levels, so one model also draws '
                         'images for masks and masks for images (default 0: joint only, the paper)')
     p.set_defaults(func=_train_cmd)

@@ -421,7 +421,9 @@ def make_synthsurg(out: str | os.PathLike, n: int, size: int = 64, seed: int = 0
 def _synth_cmd(args) -> int:
     out = make_synthsurg(args.out, args.n, size=args.size, seed=args.seed, splits=tuple(args.splits),
                          progress=not args.quiet, workers=args.workers)
-    print(f'wrote {args.n} SynthSurg pairs ({args.size} px, seed {args.seed}) to {out}')
+    from simgen_nb.core import closing_line
+    print(closing_line(f'wrote {args.n} SynthSurg pairs ({args.size} px, seed {args.seed}) to {out}',
+                       'simgen-nb', 'train', 'simgen', '--data', out, '--out', 'runs/simgen'))
     return 0
 
 def register_cli(commands) -> None:

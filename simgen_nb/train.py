@@ -435,7 +435,8 @@ def _check_same_config(run_dir: Path, task, config: TrainConfig):
     saved = read_config(run_dir)
     now = yaml.safe_load(yaml.safe_dump({'model': task.model_type, 'train': {**asdict(config), 'adam_betas': list(config.adam_betas)},
                                          'task': task.config_dict()}))
-    diff = [f'{sec}.{k}' for sec in ('train', 'task') for k in set(saved.get(sec) or {}) | set(now[sec])
+    # a key the saved config lacks is an option added after the run was made: loading the run gave it its default
+    diff = [f'{sec}.{k}' for sec in ('train', 'task') for k in set(saved.get(sec) or {})
             if (saved.get(sec) or {}).get(k) != now[sec].get(k)]
     if saved['model'] != now['model']: diff.insert(0, 'model')
     if diff: raise SimGenError(f'{run_dir}/config.yaml: resuming with a different config ({", ".join(sorted(diff))}); '
@@ -651,15 +652,15 @@ _TRAIN_FLAGS = {'steps': positive_int, 'batch_size': positive_int, 'grad_accum':
 
 def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Add the shared training flags (--data --profile --out --resume --steps --batch-size --seed ...) to `parser`."
-    parser.add_argument('--data', help='data set in the common format (a folder with classes.json)')
+    parser.add_argument('--data', help="data set in the common format (a folder with classes.json; default on --resume: the saved run's)")
     parser.add_argument('--profile', choices=sorted(PROFILES), default=None, help='config defaults (default: smoke; on --resume: the saved run)')
     parser.add_argument('--out', required=True, help='run folder to write')
-    parser.add_argument('--resume', default=None, metavar='latest|CHECKPOINT', help="continue from the newest checkpoint ('latest') or a given one")
-    parser.add_argument('--stop-at', type=positive_int, default=None, metavar='STEP', help='stop cleanly (with a checkpoint) after this step')
+    parser.add_argument('--resume', default=None, metavar='latest|CHECKPOINT', help="continue from the newest checkpoint ('latest') or a given one (default: start a new run)")
+    parser.add_argument('--stop-at', type=positive_int, default=None, metavar='STEP', help='stop cleanly (with a checkpoint) after this step (default: train all --steps)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--skip-validation', action='store_true', help='do not check every pair of the split before training (for a data set validated already)')
     for name, typ in _TRAIN_FLAGS.items():
-        parser.add_argument('--' + name.replace('_', '-'), type=typ, default=None, help=f'override the profile\'s {name}')
+        parser.add_argument('--' + name.replace('_', '-'), type=typ, default=None, help=f"{name.replace('_', ' ')} (default: the profile's; on --resume: the saved run's)")
     return parser
 
 def config_from_args(args) -> tuple[TrainConfig, dict | None]:
@@ -686,9 +687,20 @@ def check_resume_flags(run_dir, saved_config, given: dict) -> None:
 
 def run_train_command(args, task, dataset) -> Path:
     "Train from parsed `simgen-nb train <model>` flags (used by the models' CLI handlers)."
+    from accelerate import PartialState
+    from simgen_nb.core import closing_line
     cfg, _ = config_from_args(args)
-    return train(task, dataset, cfg, args.out, resume=args.resume, stop_at_step=args.stop_at, data=args.data,
-                 progress=not args.no_progress, validate=not getattr(args, 'skip_validation', False))
+    out = train(task, dataset, cfg, args.out, resume=args.resume, stop_at_step=args.stop_at, data=args.data,
+                progress=not args.no_progress, validate=not getattr(args, 'skip_validation', False))
+    if PartialState().is_main_process:             # the closing line: what was written, what to run next
+        if args.stop_at is not None and args.stop_at < cfg.steps:
+            print(closing_line(f'wrote {out} (checkpoint-{args.stop_at}; stopped at step {args.stop_at} of {cfg.steps})',
+                               'simgen-nb', 'train', task.model_type, '--out', out, '--resume', 'latest'))
+        else:
+            maps = ['--maps', args.data] if task.model_type == 'casdm' else []
+            print(closing_line(f'wrote {out} (pipeline/, checkpoints)', 'simgen-nb', 'sample', out, *maps,
+                               '--out', f'gen/{Path(out).name}'))
+    return out
 
 # %% ../nbs/05_train.ipynb #df842842
 def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -698,12 +710,12 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--steps', type=positive_int, default=25, help='sampler steps')
     parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver', 'euler'], default='dpmsolver',
                         help="sampler, built from the run's training schedule (EDM runs: dpmsolver or euler)")
-    parser.add_argument('--seed', type=nonneg_int, default=0)
-    parser.add_argument('--batch-size', type=positive_int, default=8)
+    parser.add_argument('--seed', type=nonneg_int, default=0, help='sample i draws its noise from (seed, i): the same for any batch size')
+    parser.add_argument('--batch-size', type=positive_int, default=8, help='samples per forward pass (memory only; results do not depend on it)')
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
-    parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images')
-    parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation)')
-    parser.add_argument('--guidance', type=nonneg_float, default=None, help='CASDM, SimGen --maps / --images: classifier-free guidance scale')
+    parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images (default: none; SimGen draws pairs)')
+    parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation; default: none)')
+    parser.add_argument('--guidance', type=nonneg_float, default=None, help="CASDM, SimGen --maps / --images: classifier-free guidance scale (default: the run's)")
     parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
                                                       '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
@@ -777,6 +789,14 @@ def _sample_cmd(args):
     if mod is None or not hasattr(mod, 'sample_run'):
         raise SimGenError(f'{Path(args.run)/"config.yaml"}: model {cfg["model"]!r} has no sampler (simgen_nb.{cfg["model"]}.sample_run)')
     mod.sample_run(Path(args.run), args)
+    from accelerate import PartialState
+    if PartialState().is_main_process:
+        from simgen_nb.core import closing_line
+        real, n = args.maps or args.images or cfg.get('data') or 'DATA', len(list((Path(args.out)/'images').glob('*.png')))
+        what = 'maps (images/: in display colours)' if cfg['model'] == 'mapgen' else 'pairs'
+        metrics = ['--metrics', 'sid-mask'] if cfg['model'] == 'mapgen' else []
+        print(closing_line(f'wrote {n} generated {what} to {args.out} (images/, masks/, manifest.json)',
+                           'simgen-nb', 'evaluate', '--real', real, '--fake', args.out, *metrics))
     return 0
 
 def register_cli(commands):

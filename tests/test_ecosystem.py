@@ -208,3 +208,49 @@ def test_evaluate_help_names_the_segmenter_command(capsys):
     with pytest.raises(SystemExit): main(['evaluate', '--help'])
     out = ' '.join(capsys.readouterr().out.split())
     assert 'simgen-nb train segmenter' in out and 'segment train' not in out
+
+
+def test_every_flag_has_help_and_shows_its_default(capsys):
+    "Walks the whole `simgen-nb` tree: every argument of every sub-command has help, and every default is shown."
+    from simgen_nb.cli import build_parser, undocumented_flags
+    assert undocumented_flags(build_parser()) == []
+    with pytest.raises(SystemExit): main(['sample', '--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert '(default: 16)' in out and '(default: dpmsolver)' in out
+
+
+def _readme_commands() -> list[str]:
+    "The README's command sequence, as written: data synth -> train simgen -> sample -> train segmenter -> evaluate."
+    wanted = ('data synth', 'train simgen', 'sample runs/simgen', 'train segmenter', 'evaluate')
+    lines = [l.split('#')[0].strip() for l in _readme_block('## Command line').splitlines()]
+    return [next(l for l in lines if l.startswith(f'simgen-nb {w} ')) for w in wanted]
+
+
+def test_readme_command_sequence_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's commands, as written, at ci sizes (fewer pairs, the ci profile, 2 sampler steps), in a fresh folder:
+    each ends with one 'wrote ...; next: ...' line, and `evaluate` adapts to the ci run's 16 px samples against the
+    64 px data set, states its reference split and warns about the small sample."""
+    import shlex
+    ci = {'--profile smoke': '--profile ci', '--n 2000': '--n 24', '--n 500': '--n 8', '--steps 25': '--steps 2'}
+    monkeypatch.chdir(tmp_path)
+    cmds = _readme_commands()
+    assert '--size 64' in cmds[0] and '--profile smoke' in cmds[1]       # the case the issue names: 64 px data, a 16 px run
+    last = []
+    for cmd in cmds:
+        for a, b in ci.items(): cmd = cmd.replace(a, b)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            rc = main(shlex.split(cmd)[1:])
+        out, err = capsys.readouterr()
+        assert rc == 0, (cmd, err[-2000:])
+        last.append(out.strip().splitlines()[-1])
+        assert last[-1].startswith('wrote ') and '; next: simgen-nb ' in last[-1], (cmd, last[-1])
+    assert last[0].endswith('next: simgen-nb train simgen --data data/synthsurg --out runs/simgen')
+    assert last[1] == 'wrote runs/simgen (pipeline/, checkpoints); next: simgen-nb sample runs/simgen --out gen/simgen'
+    assert last[2].endswith('next: simgen-nb evaluate --real data/synthsurg --fake gen/simgen')
+    assert "reference: data/synthsurg, split 'train'" in err
+    assert "resized the real set data/synthsurg (64x64) to the generated set's 16x16" in err
+    assert 'warning: FID[segmenter] from' in err and 'warning: KID[segmenter]: mean ± std over 100 random subsets of 4 images' in err
+    res = json.loads((tmp_path/'gen'/'simgen'/'metrics'/'metrics.json').read_text())
+    assert res['size'] == [16, 16] and res['real']['split'] == 'train' and res['fake']['num_images'] == 8
+    assert {'FID[segmenter]', 'KID[segmenter]', 'SID-mask[segmenter]', 'alignment[segmenter]'} <= set(res['metrics'])

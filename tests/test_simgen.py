@@ -203,3 +203,23 @@ def test_cli_replacement_baseline_on_a_joint_only_run(run, unified, tmp_path):
     prov = read_manifest(tmp_path/'r')['provenance']
     assert (prov['mode'], prov['conditioning']) == ('mask->image', 'replacement')
     assert main(base + ['--images', str(data), '--guidance', '2', '--out', str(tmp_path/'g')]) == 1     # no unconditional branch
+
+
+def test_a_run_saved_before_recipes_resumes_and_samples_as_paper(tmp_path):
+    "A run whose config.yaml predates the recipe and independent-noise options resumes (they take their defaults) and loads as `paper`."
+    import yaml
+    data = _make_data(tmp_path/'data')
+    run = tmp_path/'run'
+    assert main(['train', 'simgen', '--data', str(data), '--profile', 'ci', '--out', str(run), '--steps', '4', '--stop-at', '2',
+                 '--batch-size', '2', '--checkpoint-every', '2', '--no-progress']) == 0
+    cfg = yaml.safe_load((run/'config.yaml').read_text())
+    added = ('recipe', 'loss_weighting', 'snr_gamma', 'sigma_data', 'p_mean', 'p_std', 'sigma_min', 'sigma_max', 'independent_noise')
+    assert cfg['task']['recipe'] == 'paper'
+    cfg['task'] = {k: v for k, v in cfg['task'].items() if k not in added}
+    (run/'config.yaml').write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(['train', 'simgen', '--out', str(run), '--resume', 'latest', '--no-progress']) == 0
+    assert max(int(r['step']) for r in read_log(run)) == 4
+    _, pipe = load_run(run)
+    assert pipe.config.recipe['name'] == 'paper' and type(pipe.scheduler).__name__ == 'DDPMScheduler'
+    # a flag that contradicts the saved run is still refused on resume
+    assert main(['train', 'simgen', '--out', str(run), '--resume', 'latest', '--recipe', 'edm', '--no-progress']) == 1
