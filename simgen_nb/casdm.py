@@ -15,6 +15,7 @@ from diffusers import DiffusionPipeline, DDPMScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError
+from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 from .spade import SPADEUNet
 from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
                               predict_x0, q_sample, feature_modules)
@@ -244,8 +245,9 @@ def sample_run(run_dir, args) -> int:
     if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a CASDM run takes --maps DIR')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; a CASDM run takes --maps DIR (use `simgen-nb generate` for text -> map -> image)')
     maps_root, out = Path(args.maps), Path(args.out)
-    if out.exists() and any(out.iterdir()): raise SimGenError(f'{out}: exists and is not empty; choose a new --out')
-    st = PartialState()
+    from simgen_nb.core import check_out
+    check_out(out, 'a generated data set')             # new or empty, checked before anything is written
+    st = PartialState(); st.wait_for_everyone()
     device = torch.device(args.device) if getattr(args, 'device', None) else st.device
     cfg, pipe = load_run(run_dir, device=device)
     pipe.set_progress_bar_config(disable=True)
@@ -300,14 +302,14 @@ def heldout_figure(pipeline: CASDMPipeline, data_root, split: str = 'test', n: i
 # %% ../nbs/07_casdm.ipynb #669bfd38
 _TASK_FLAGS = {'loss': dict(choices=LOSSES, help='the ablation switch (default camse+casp)'),
                'class_weighting': dict(choices=['image', 'dataset'], help='per-image or data-set class weights (default image)'),
-               'cfg_dropout': dict(type=float, help='probability of training with the empty map (default 0.1)'),
-               'casp_weight': dict(type=float, help='weight of the self-perceptual loss (default 0.1)'),
-               'casp_warmup': dict(type=int, help='MSE-only steps before the frozen copy (profile default)'),
+               'cfg_dropout': dict(type=unit_float, help='probability of training with the empty map (default 0.1)'),
+               'casp_weight': dict(type=nonneg_float, help='weight of the self-perceptual loss (default 0.1)'),
+               'casp_warmup': dict(type=nonneg_int, help='MSE-only steps before the frozen copy (profile default)'),
                'casp_layers': dict(type=lambda s: s.split(','), help="frozen-net features: 'mid', 'up' or e.g. mid,up0 (default: the profile's)"),
-               'guidance_scale': dict(type=float, help='guidance of the sample grids (default 1.5)'),
+               'guidance_scale': dict(type=nonneg_float, help='guidance of the sample grids (default 1.5)'),
                'map_encoding': dict(choices=['onehot', 'cfl'], help='map input: one-hot + ignore, or CFL colours (default onehot)'),
-               'spade_hidden': dict(type=int, help="width of the SPADE map branch (default: the block's width)"),
-               'image_size': dict(type=int, help='training resolution (profile default)')}
+               'spade_hidden': dict(type=positive_int, help="width of the SPADE map branch (default: the block's width)"),
+               'image_size': dict(type=int_range(8), help='training resolution (profile default)')}
 
 def _train_cmd(args) -> int:
     from simgen_nb.data import SegmentationDataset, class_stats

@@ -4,13 +4,16 @@
 
 # %% ../nbs/00a_core.ipynb #59cead79
 from __future__ import annotations
-import contextlib, hashlib, os, shutil, tempfile
+import argparse, contextlib, hashlib, json, math, os, re, shutil, socket, tempfile, time
+from typing import Callable
 from pathlib import Path
 import numpy as np                  # torch is imported where used: `simgen-nb --help` and `data validate` stay light
 
 # %% auto #0
-__all__ = ['EXTRAS', 'SimGenError', 'need', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file',
-           'closing_line', 'derive_seed', 'generator', 'default_device']
+__all__ = ['EXTRAS', 'FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'SimGenError',
+           'need', 'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file',
+           'closing_line', 'check_out', 'make_out', 'RunLock', 'remove_stray_tmp', 'int_range', 'float_range',
+           'derive_seed', 'generator', 'default_device']
 
 # %% ../nbs/00a_core.ipynb #0f0b5e4a
 class SimGenError(Exception):
@@ -29,6 +32,14 @@ def need(module: str, extra: str | None = None):
         raise SimGenError(f"this needs the optional package {module.split('.')[0]!r}, which is not installed ({e}); "
                           f"install it with: pip install 'simgen_nb[{extra}]'") from None
 
+# %% ../nbs/00a_core.ipynb #f0cffe16
+FAULT_HOOK: Callable[[str], None] | None = None   # tests: called with the name of every write point
+
+def fault_point(name: str) -> None:
+    "A named write point: calls `FAULT_HOOK(name)`; exits at once (like `kill -9`) when `$SIMGEN_NB_FAULT` equals `name`."
+    if FAULT_HOOK is not None: FAULT_HOOK(name)
+    if os.environ.get('SIMGEN_NB_FAULT') == name: os._exit(137)
+
 # %% ../nbs/00a_core.ipynb #8c44a20d
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, is_dir: bool = False):
@@ -39,9 +50,11 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False):
         path.with_name(f'.{path.name}.{os.getpid()}.{np.random.randint(1 << 30)}.tmp')
     try:
         yield tmp
+        fault_point(f'before replace {path.name}')
         if is_dir and path.exists():
             old = path.with_name(f'.{path.name}.{os.getpid()}.old')
             os.replace(path, old)
+            fault_point(f'between replaces {path.name}')
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -74,6 +87,139 @@ def closing_line(done: str, *next_argv) -> str:
     the command to run next (`next_argv`, shell-quoted: `closing_line('wrote gen', 'simgen-nb', 'evaluate', ...)`)."""
     import shlex
     return f"{done}; next: {shlex.join(str(a) for a in next_argv)}" if next_argv else done
+
+# %% ../nbs/00a_core.ipynb #3a5e760f
+def _listing(d: Path, n: int = 6) -> str:
+    names = sorted(p.name + ('/' if p.is_dir() else '') for p in d.iterdir())
+    return ', '.join(names[:n]) + (f' and {len(names) - n} more' if len(names) > n else '')
+
+def check_out(out: str | os.PathLike, kind: str, own: Callable[[Path], bool | str] | None = None, flag: str = '--out') -> Path:
+    "Check (writing nothing) that `out` is new, empty, or accepted by `own` as a `kind` folder; else raise a `SimGenError`."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise SimGenError(f'{flag} {out}: exists and is a file, not a folder; nothing was written')
+    if out.is_dir() and any(out.iterdir()):
+        ok = own(out) if own is not None else False
+        if ok is not True:
+            why = f' ({ok})' if isinstance(ok, str) and ok else ''
+            raise SimGenError(f'{flag} {out}: exists and is not empty, and is not {kind}{why}; it already holds {_listing(out)}. Nothing was written; '
+                              'choose a new or empty folder')
+    p = out.absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    if not p.is_dir(): raise SimGenError(f'{flag} {out}: cannot be created ({p} is a file); nothing was written')
+    if not os.access(p, os.W_OK | os.X_OK): raise SimGenError(f'{flag} {out}: cannot be written ({p} is not writable); nothing was written')
+    return out
+
+def make_out(out: str | os.PathLike, flag: str = '--out') -> Path:
+    "Create the output folder `out` (and its parents); an `OSError` becomes a `SimGenError` naming the flag."
+    out = Path(out)
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise SimGenError(f'{flag} {out}: cannot be created ({e.strerror or e})') from None
+    return out
+
+# %% ../nbs/00a_core.ipynb #23db1626
+_HELD_LOCKS: set[str] = set()
+
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+class RunLock:
+    "Exclusive lock on a folder (`FOLDER/.lock`); a lock left by a dead process on this host is cleared safely."
+    def __init__(self, folder: str | os.PathLike):
+        self.path, self.held = Path(folder)/'.lock', False
+        self.info = {'host': socket.gethostname(), 'pid': os.getpid(), 'started': time.time()}
+
+    def _read(self, p: Path) -> dict | None:
+        try: info = json.loads(p.read_text())
+        except (OSError, ValueError): return None
+        return info if isinstance(info, dict) else None
+
+    def _stale(self, info: dict | None) -> bool:
+        if info is None: return True                                  # not one of ours (written whole via link)
+        if info.get('host') != self.info['host']: return False          # cannot tell: another machine
+        pid = int(info.get('pid', -1))
+        if pid == os.getpid(): return str(self.path.resolve()) not in _HELD_LOCKS
+        return not _pid_alive(pid)
+
+    def acquire(self) -> 'RunLock':
+        "Take the lock or raise a `SimGenError` naming the process that holds it."
+        tmp = self.path.with_name(f'.lock.{os.getpid()}.{time.time_ns()}.tmp')
+        tmp.write_text(json.dumps(self.info))
+        try:
+            for _ in range(5):
+                try: os.link(tmp, self.path); break
+                except FileExistsError: pass
+                info = self._read(self.path)
+                if not self._stale(info):
+                    raise SimGenError(f'{self.path.parent}: in use by process {info.get("pid")} on {info.get("host")} (lock file '
+                                      f'{self.path}); wait for it to end, or delete the lock if that process is gone')
+                aside = self.path.with_name(f'.lock.stale.{os.getpid()}.{time.time_ns()}.tmp')
+                try: os.rename(self.path, aside)
+                except FileNotFoundError: continue
+                if self._read(aside) == info: aside.unlink()             # the stale lock we inspected: cleared
+                else:                                                   # someone's fresh lock: put it back
+                    try: os.link(aside, self.path)
+                    except FileExistsError: pass
+                    aside.unlink()
+            else: raise SimGenError(f'{self.path}: could not take the lock (it keeps changing)')
+        finally: tmp.unlink(missing_ok=True)
+        self.held = True; _HELD_LOCKS.add(str(self.path.resolve()))
+        return self
+
+    def release(self) -> None:
+        "Remove the lock if this object holds it."
+        if not self.held: return
+        if self._read(self.path) == self.info: self.path.unlink(missing_ok=True)
+        _HELD_LOCKS.discard(str(self.path.resolve())); self.held = False
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+_STRAY = re.compile(r'^\..+\.(tmp|\d+\.old)$')
+
+def remove_stray_tmp(folder: str | os.PathLike) -> list[Path]:
+    "Delete leftovers of interrupted atomic writes (`.NAME.*.tmp`, `.NAME.PID.old`) directly in `folder`; returns them."
+    folder, gone = Path(folder), []
+    if not folder.is_dir(): return gone
+    for p in folder.iterdir():
+        if _STRAY.match(p.name) and not p.name.startswith('.lock.'):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+# %% ../nbs/00a_core.ipynb #16499495
+def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    "An argparse `type` for integers in [lo, hi] (either bound may be None)."
+    def parse(s: str) -> int:
+        try: v = int(s)
+        except (TypeError, ValueError): raise argparse.ArgumentTypeError(f'expected an integer, got {s!r}') from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f'must be an integer {_bounds(lo, hi)}, got {s!r}')
+        return v
+    parse.__name__ = f'int{_bounds(lo, hi)}'
+    return parse
+
+def float_range(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float]:
+    "An argparse `type` for finite floats between `lo` and `hi` (bounds inclusive unless `*_open`)."
+    def parse(s: str) -> float:
+        try: v = float(s)
+        except (TypeError, ValueError): raise argparse.ArgumentTypeError(f'expected a number, got {s!r}') from None
+        if not math.isfinite(v) or (lo is not None and (v < lo or lo_open and v == lo)) or (hi is not None and (v > hi or hi_open and v == hi)):
+            raise argparse.ArgumentTypeError(f'must be a finite number {_bounds(lo, hi, lo_open, hi_open)}, got {s!r}')
+        return v
+    parse.__name__ = f'number{_bounds(lo, hi, lo_open, hi_open)}'
+    return parse
+
+def _bounds(lo, hi, lo_open=False, hi_open=False) -> str:
+    a = None if lo is None else f'{">" if lo_open else ">="} {lo}'
+    b = None if hi is None else f'{"<" if hi_open else "<="} {hi}'
+    return ' and '.join(x for x in (a, b) if x) or '(any)'
+
+positive_int, nonneg_int = int_range(1), int_range(0)
+positive_float, nonneg_float = float_range(0, lo_open=True), float_range(0)
+unit_float = float_range(0, 1)                   # a probability or fraction in [0, 1]
 
 # %% ../nbs/00a_core.ipynb #ee8c4ae0
 def derive_seed(*keys: int) -> int:

@@ -12,8 +12,8 @@ from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, gene
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'FORMAT_VERSION', 'SPLIT_NAMES', 'DataError', 'read_image', 'read_mask', 'save_pair', 'write_metadata',
-           'read_classes', 'read_splits', 'read_manifest', 'validate', 'resize_pair', 'transform_pair',
-           'random_transform', 'SegmentationDataset', 'class_stats', 'register_cli']
+           'read_classes', 'read_splits', 'read_manifest', 'validate', 'center_crop_square', 'resize_pair',
+           'transform_pair', 'random_transform', 'SegmentationDataset', 'class_stats', 'register_cli']
 
 # %% ../nbs/01_data.ipynb #b9069727
 IGNORE_INDEX = 255
@@ -49,9 +49,17 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 # %% ../nbs/01_data.ipynb #ad280834
+def _id_problem(id) -> str | None:
+    "Why `id` is not a plain name (a file stem inside images/ and masks/), or None."
+    if not isinstance(id, str) or not id: return 'ids are non-empty strings'
+    if '/' in id or '\\' in id or '..' in id.split('/'): return 'it is a path (has a separator), not a name'
+    if id.startswith('.'): return 'it starts with a dot (a hidden file, or a path out of the folder)'
+    if id != id.strip() or '\x00' in id: return 'it has surrounding spaces or a NUL character'
+    return None
+
 def _check_id(id: str):
-    if not isinstance(id, str) or not id or '/' in id or '\\' in id or id.startswith('.') or id != id.strip():
-        raise DataError(f'invalid id {id!r}: ids are non-empty file stems without path separators or a leading dot')
+    if (why := _id_problem(id)) is not None:
+        raise DataError(f'invalid id {id!r}: {why}; ids are file stems without path separators or a leading dot')
 
 def _write_png(path: Path, arr: np.ndarray, mode: str):
     with atomic_path(path) as tmp: Image.fromarray(arr, mode).save(tmp, format='PNG')
@@ -89,13 +97,17 @@ def _check_classes(classes: dict, where: str = 'classes') -> dict:
         out['classes'].append({**c, 'id': i, 'name': c['name'], 'color': [int(v) for v in col]})
     return out
 
-def _check_splits(splits: dict, where: str = 'splits') -> dict:
+def _check_splits(splits: dict, where: str = 'splits', check_ids: bool = True) -> dict:
     if not isinstance(splits, dict) or not splits:
         raise DataError(f'{where}: expected {{"train": [ids], "val": [ids], "test": [ids]}}')
     out = {}
     for k, ids in splits.items():
         if not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids):
             raise DataError(f'{where}: split {k!r} must be a list of id strings')
+        if check_ids:   # ids are names, never paths: nothing outside the data set is ever read
+            for i in ids:
+                if (why := _id_problem(i)) is not None:
+                    raise DataError(f'{where}: id {i!r} in split {k!r} is not a name ({why}); ids name images/<id>.png inside the data set')
         out[str(k)] = list(ids)
     return out
 
@@ -160,9 +172,13 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
     K = None
     try: K = len(read_classes(root)['classes'])
     except DataError as e: problems.append(str(e))
-    try: splits = read_splits(root)
+    try: splits = _check_splits(_read_json(root/'splits.json'), str(root/'splits.json'), check_ids=False)
     except DataError as e: problems.append(str(e)); splits = {}
     imgs, msks = _stems(root/'images'), _stems(root/'masks')
+    for d in (imgs, msks):              # a link out of the data set is reported, never read or hashed
+        for s, p in list(d.items()):
+            if not p.resolve().is_relative_to(root.resolve()):
+                problems.append(f'{p}: a link to {p.resolve()}, outside the data set (path traversal); not read'); del d[s]
     for d in ('images', 'masks'):
         if not (root/d).is_dir(): problems.append(f'{root/d}: folder missing')
     for s, p in imgs.items():
@@ -189,7 +205,9 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
         for i in ids:
             if i in seen: problems.append(f'{root/"splits.json"}: id {i!r} is in both {seen[i]!r} and {name!r}')
             seen.setdefault(i, name)
-            if i not in imgs and i not in msks:
+            if (why := _id_problem(i)) is not None:
+                problems.append(f'{root/"splits.json"}: id {i!r} in split {name!r} is a path traversal / not a name ({why}); not read')
+            elif i not in imgs and i not in msks:
                 problems.append(f'{root/"splits.json"}: id {i!r} in split {name!r} has no files (images/{i}.png, masks/{i}.png)')
     if splits:
         for s in sorted((set(imgs) | set(msks)) - set(seen)):
@@ -203,7 +221,12 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
             else:
                 for rel, h in files.items():
                     p = root/rel
-                    if not p.is_file(): problems.append(f'{p}: listed in manifest.json but missing')
+                    parts = Path(str(rel)).parts
+                    if (not isinstance(rel, str) or Path(rel).is_absolute() or '..' in parts or not parts or '\\' in rel
+                            or not p.resolve().is_relative_to(root.resolve())):
+                        problems.append(f'{root/"manifest.json"}: entry {rel!r} points outside the data set (path traversal); not read or hashed')
+                    elif p.is_symlink() and not p.resolve().is_relative_to(root.resolve()): continue   # reported above
+                    elif not p.is_file(): problems.append(f'{p}: listed in manifest.json but missing')
                     elif sha256_file(p) != h: problems.append(f'{p}: SHA-256 differs from manifest.json (file changed after it was written)')
                 listed = set(files)
                 for sub, d in (('images', imgs), ('masks', msks)):
@@ -212,6 +235,13 @@ def validate(root: str | os.PathLike, check_hashes: bool = True) -> list[str]:
     return problems
 
 # %% ../nbs/01_data.ipynb #bfde024e
+def center_crop_square(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "The largest centred square of an image and its mask (unchanged when square): the policy for non-square inputs."
+    h, w = labels.shape[:2]
+    if h == w: return image, labels
+    s = min(h, w); y, x = (h - s) // 2, (w - s) // 2
+    return image[y:y + s, x:x + s], labels[y:y + s, x:x + s]
+
 def resize_pair(image: np.ndarray, labels: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     "Resize to `size` ((H, W) or an int for square): bilinear antialiased image, nearest-neighbour mask."
     h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
@@ -274,9 +304,45 @@ class SegmentationDataset:
         counts = np.bincount(lab.ravel(), minlength=256)
         bad = [int(v) for v in np.flatnonzero(counts) if v >= self.num_classes and v != self.ignore_index]
         if bad: raise DataError(f'{mp}: mask values {bad} are neither a class id (0..{self.num_classes-1}) nor {self.ignore_index}')
-        if self.size is not None: img, lab = resize_pair(img, lab, self.size)
+        if self.size is not None:
+            if isinstance(self.size, (int, np.integer)): img, lab = center_crop_square(img, lab)   # never a silent squash
+            img, lab = resize_pair(img, lab, self.size)
         if self._cache is not None: self._cache[i] = (img, lab)
         return img, lab
+
+    def check(self, workers: int | None = None, progress: bool = True) -> dict:
+        "Read every pair of the split in parallel (headers, full decode, sizes, label values); raise a `DataError` listing the problems."
+        from concurrent.futures import ThreadPoolExecutor
+        from tqdm.auto import tqdm
+        workers = workers or min(8, os.cpu_count() or 1)
+        problems, shapes = [], {}
+        with ThreadPoolExecutor(workers) as ex, tqdm(total=len(self.ids), desc=f'check {self.split}', unit='pair',
+                                                     disable=not progress, dynamic_ncols=True) as bar:
+            for id, res in zip(self.ids, ex.map(self._check_pair, self.ids, chunksize=1)):
+                if isinstance(res, str): problems.append(res)
+                else: shapes[id] = res
+                bar.update(1)
+        if problems:
+            raise DataError(f'{self.root} (split {self.split!r}): {len(problems)} of {len(self.ids)} pairs are unusable '
+                            '(run `simgen-nb data validate` for the full list):\n  ' + '\n  '.join(problems[:10])
+                            + ('\n  ...' if len(problems) > 10 else ''))
+        crop = sorted(i for i, (h, w) in shapes.items() if h != w)
+        if crop and isinstance(self.size, (int, np.integer)) and progress:
+            print(f'{self.root}: {len(crop)} of {len(self.ids)} pairs are not square (e.g. {crop[0]}); they are centre-cropped '
+                  f'to a square, then resized to {self.size} px (never squashed)')
+        return {'pairs': len(self.ids), 'non_square': crop}
+
+    def _check_pair(self, id: str) -> tuple[int, int] | str:
+        "(H, W) of a good pair, or the problem (naming the file)."
+        ip, mp = self.root/'images'/f'{id}.png', self.root/'masks'/f'{id}.png'
+        try:
+            img, lab = read_image(ip), read_mask(mp)
+            if img.shape[:2] != lab.shape:
+                return f'{mp}: size {lab.shape[1]}x{lab.shape[0]} differs from its image {img.shape[1]}x{img.shape[0]}'
+            bad = [int(v) for v in np.flatnonzero(np.bincount(lab.ravel(), minlength=256)) if v >= self.num_classes and v != self.ignore_index]
+            if bad: return f'{mp}: mask values {bad} are neither a class id (0..{self.num_classes-1}) nor {self.ignore_index} (classes.json)'
+            return lab.shape
+        except DataError as e: return str(e)
 
     def __getitem__(self, i: int) -> dict:
         import torch

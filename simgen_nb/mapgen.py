@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy import ndimage
 from .core import SimGenError, derive_seed, need
+from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 
 # %% auto #0
 __all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEMPLATE', 'TINY_CLIP', 'MAPGEN_PROFILES',
@@ -621,7 +622,8 @@ def _device(args):
     return st, (torch.device(args.device) if getattr(args, 'device', None) else st.device)
 
 def _check_out(out: Path):
-    if out.exists() and any(out.iterdir()): raise SimGenError(f'{out}: exists and is not empty; choose a new --out')
+    from simgen_nb.core import check_out
+    check_out(out, 'a generated data set')             # new or empty (the rule of every command: simgen_nb.core.check_out)
 
 def sample_run(run_dir, args) -> int:
     "`simgen-nb sample RUN` for a map-generator run: maps from --prompts FILE or from descriptions of the maps of --split (default train)."
@@ -699,10 +701,10 @@ def generate(prompts, mapgen_run, casdm_run, out, guidance_map: float | None = N
 # %% ../nbs/08_mapgen.ipynb #e0194a9a
 _TASK_FLAGS = {'clip_model': dict(help="open_clip model (default: the profile's; 'simgen-tiny-clip' is registered here)"),
                'clip_pretrained': dict(help="open_clip weights: a tag ('openai', 'laion2b_s34b_b79k'), a local file, or 'none' (default: the profile's; ci/smoke/demo: none, an untrained encoder)"),
-               'clip_seed': dict(type=int, help='seed of an untrained encoder (default 0)'),
-               'p_uncond': dict(type=float, help='probability of dropping the whole condition (CFG; default 0.1)'),
-               'size': dict(type=int, help="map size in px (default: the profile's)"),
-               'sample_guidance': dict(type=float, help='guidance of the sample grids (default 3)'),
+               'clip_seed': dict(type=nonneg_int, help='seed of an untrained encoder (default 0)'),
+               'p_uncond': dict(type=unit_float, help='probability of dropping the whole condition (CFG; default 0.1)'),
+               'size': dict(type=int_range(8), help="map size in px (default: the profile's)"),
+               'sample_guidance': dict(type=nonneg_float, help='guidance of the sample grids (default 3)'),
                'prediction_type': dict(choices=['epsilon', 'sample', 'v_prediction'], help="what the U-Net predicts (default: the profile's)")}
 
 def _train_cmd(args) -> int:
@@ -746,12 +748,12 @@ def register_cli(commands) -> None:
     g.add_argument('--prompts', required=True, help='JSON Lines file, one {"prompts": [...]} per sample')
     g.add_argument('--mapgen', required=True, help='map-generator run folder')
     g.add_argument('--casdm', required=True, help='CASDM run folder')
-    g.add_argument('--guidance-map', type=float, default=None, help="map guidance scale (default: the run's)")
-    g.add_argument('--guidance-image', type=float, default=None, help="image guidance scale (default: the run's)")
+    g.add_argument('--guidance-map', type=nonneg_float, default=None, help="map guidance scale (default: the run's)")
+    g.add_argument('--guidance-image', type=nonneg_float, default=None, help="image guidance scale (default: the run's)")
     g.add_argument('--out', required=True, help='folder for the generated data set')
-    g.add_argument('--steps', type=int, default=25, help='sampler steps of each model')
-    g.add_argument('--seed', type=int, default=0, help='sample i draws its noise from (seed, i)')
+    g.add_argument('--steps', type=positive_int, default=25, help='sampler steps of each model')
+    g.add_argument('--seed', type=nonneg_int, default=0, help='sample i draws its noise from (seed, i)')
     g.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver'], default='dpmsolver', help='sampler of both models')
-    g.add_argument('--batch-size', type=int, default=8, help='samples per forward pass (memory only)')
+    g.add_argument('--batch-size', type=positive_int, default=8, help='samples per forward pass (memory only)')
     g.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
     g.set_defaults(func=_generate_cmd)

@@ -559,7 +559,21 @@ def write_report(result: dict, out) -> tuple[Path, Path]:
     return js, md
 
 # %% ../nbs/09_metrics.ipynb #e3c8e417
+def _report_folder(args) -> Path:
+    "Where `evaluate` writes: checked first (new, empty, or a report of the same two data sets, which it rewrites)."
+    from simgen_nb.core import check_out
+    out = Path(args.out) if args.out else Path(args.fake)/'metrics'
+    def own(p):
+        if any(q.name not in ('metrics.json', 'metrics.md') and not q.name.endswith('.tmp') for q in p.iterdir()):
+            return 'it holds files other than metrics.json and metrics.md'
+        try: old = json.loads((p/'metrics.json').read_text()); roots = (old['fake']['root'], old['real']['root'])
+        except (OSError, ValueError, KeyError, TypeError): return 'its metrics.json is not an evaluate report'
+        same = [Path(a).resolve() for a in roots] == [Path(args.fake).resolve(), Path(args.real).resolve()]
+        return True if same else f'a report of {roots[0]} vs {roots[1]}'
+    return check_out(out, 'a metrics report of these two data sets', own=own)
+
 def _evaluate_cmd(args) -> int:
+    out = _report_folder(args)
     import sys
     from simgen_nb.core import closing_line
     size = None if args.size is None else (args.size if len(args.size) == 2 else args.size * 2)
@@ -578,7 +592,7 @@ def _evaluate_cmd(args) -> int:
                        min_samples=args.min_samples, seed=args.seed, cache=not args.no_cache, device=args.device, progress=True)
     if seg is not None: res['segmenter_run'] = str(seg)
     for n in res['notes']: print(f'simgen-nb evaluate: {n}', file=sys.stderr)
-    js, md = write_report(res, args.out or Path(args.fake)/'metrics')
+    js, md = write_report(res, out)
     print('\n'.join(l for l in md.read_text().splitlines() if not l.startswith('- ')))   # the notes went to stderr above
     nxt = ['simgen-nb', 'train', 'segmenter', '--data', args.real, '--data', args.fake, '--ratio', '1', '--out', 'runs/seg-mixed']
     print(closing_line(f'wrote {js} and {md}', *nxt))
@@ -586,6 +600,7 @@ def _evaluate_cmd(args) -> int:
 
 def register_cli(commands) -> None:
     "Add `simgen-nb evaluate`."
+    from simgen_nb.core import nonneg_int, positive_int
     p = commands.command('evaluate', help='FID, KID, SID and alignment of a generated data set against a real one')
     p.add_argument('--real', required=True, help='real data set (common format)')
     p.add_argument('--fake', required=True, help='generated data set (common format)')
@@ -597,12 +612,12 @@ def register_cli(commands) -> None:
     p.add_argument('--clip-weights', default=None, help='open_clip weight file of --features clip (default: none, an untrained model)')
     p.add_argument('--real-split', default='train', help='split of --real that is the reference (stated in the report)')
     p.add_argument('--fake-split', default='train', help='split of --fake (generated sets have only train)')
-    p.add_argument('--size', type=int, nargs='+', default=None, help="resize both sets to H [W] first (default: the generated set's size; the real set is resized to it)")
-    p.add_argument('--batch-size', type=int, default=16, help='images per feature-network batch (memory only)')
-    p.add_argument('--kid-subsets', type=int, default=100, help='KID: number of random subsets averaged')
-    p.add_argument('--kid-subset-size', type=int, default=1000, help='KID: images per subset (capped at the smaller set, with a warning)')
-    p.add_argument('--min-samples', type=int, default=10, help='SID-region: images per class needed in both sets')
-    p.add_argument('--seed', type=int, default=0, help='seed of KID subsets and of untrained feature networks')
+    p.add_argument('--size', type=positive_int, nargs='+', default=None, help="resize both sets to H [W] first (default: the generated set's size; the real set is resized to it)")
+    p.add_argument('--batch-size', type=positive_int, default=16, help='images per feature-network batch (memory only)')
+    p.add_argument('--kid-subsets', type=positive_int, default=100, help='KID: number of random subsets averaged')
+    p.add_argument('--kid-subset-size', type=positive_int, default=1000, help='KID: images per subset (capped at the smaller set, with a warning)')
+    p.add_argument('--min-samples', type=positive_int, default=10, help='SID-region: images per class needed in both sets')
+    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of KID subsets and of untrained feature networks')
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
     p.add_argument('--no-cache', action='store_true', help='do not read or write cached statistics')
     p.add_argument('--out', default=None, help='output folder (default FAKE/metrics)')

@@ -185,8 +185,10 @@ def convert(name: str, src: str | os.PathLike, dst: str | os.PathLike, task: str
     conv = CONVERTERS[name]; task = conv.check_task(task)
     src, dst = Path(src), Path(dst)
     if not src.is_dir(): raise DataError(f'{src}: source folder not found (expected the raw {conv.title} layout: {conv.layout})')
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise DataError(f'{dst}: exists and is not empty (pass overwrite=True / --overwrite to replace it)')
+    from simgen_nb.core import check_out
+    is_set = lambda d: True if (d/'manifest.json').is_file() and (d/'classes.json').is_file() else 'no manifest.json and classes.json'
+    check_out(dst, 'a data set that --overwrite may replace' if overwrite else 'a data set folder (pass overwrite=True / --overwrite to replace a data set)',
+              own=is_set if overwrite else None, flag='--dst')
     samples = conv.samples(src, task)
     if not samples: raise DataError(f'{src}: no {conv.title} pairs found; expected layout: {conv.layout}')
     ids = defaultdict(list)
@@ -560,16 +562,17 @@ def _groups_arg(s: str | None): return None if s is None else [g for g in s.spli
 
 def add_prepare_args(p: argparse.ArgumentParser, name: str | None = None):
     "The flags of `simgen-nb data prepare` (and of the data_prep scripts, where NAME is fixed)."
+    from simgen_nb.core import int_range, nonneg_int
     if name is None: p.add_argument('name', choices=sorted(CONVERTERS), help='data set')
     p.add_argument('--src', required=True, help='the raw data set folder, as downloaded and unpacked')
     p.add_argument('--dst', required=True, help='output folder (common format)')
     p.add_argument('--task', default=None, help="label task: endovis2017 parts|types|binary, cadis I|II|III, sisvse fold 1|2|3 (default: the set's first)")
     p.add_argument('--val', default=None, help='comma-separated videos/patients for val (overrides the default split)')
     p.add_argument('--test', default=None, help='comma-separated videos/patients for test (overrides the default split)')
-    p.add_argument('--size', type=int, default=None, help='resize every pair to SIZE x SIZE (bilinear image, nearest mask; default: native size)')
-    p.add_argument('--tolerance', type=int, default=0, help='colour-coded sets: accept colours within this per-channel distance')
-    p.add_argument('--seed', type=int, default=0, help='seed of the video split where the set has no official one')
-    p.add_argument('--overwrite', action='store_true', help='replace a non-empty --dst')
+    p.add_argument('--size', type=int_range(8), default=None, help='resize every pair to SIZE x SIZE (bilinear image, nearest mask; default: native size)')
+    p.add_argument('--tolerance', type=int_range(0, 255), default=0, help='colour-coded sets: accept colours within this per-channel distance')
+    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the video split where the set has no official one')
+    p.add_argument('--overwrite', action='store_true', help='replace a --dst that holds a data set in the common format (nothing else)')
 
 def _prepare_cmd(args, name: str | None = None) -> int:
     name = name or args.name

@@ -235,6 +235,12 @@ def _fingerprint(argv: list[str], data: Path | None) -> dict:
     argv = [str(a) for a in argv if a != '--no-progress']   # how a run reports progress does not change what it computes
     return {'argv': argv, 'data_manifest': sha256_file(man) if man is not None and man.exists() else None}
 
+def _remove_own(folder: Path, kind: str, markers: tuple[str, ...]):
+    "Delete a folder reproduce wrote and will write again; refuse (naming what is there) one it did not write."
+    from simgen_nb.core import check_out
+    check_out(folder, kind, own=lambda p: any((p/m).exists() for m in markers) or f'none of {", ".join(markers)}')
+    shutil.rmtree(folder)
+
 def _finished(run: Path) -> bool:
     "A trainer run whose last checkpoint is its final step (and whose pipeline was written)."
     import yaml
@@ -344,7 +350,7 @@ class Context:
             same = fp_file.exists() and json.loads(fp_file.read_text()) == fp
             if same and _finished(run): return run
             if not same:
-                print(f'{run}: its inputs changed; training it again'); shutil.rmtree(run)
+                print(f'{run}: its inputs changed; training it again'); _remove_own(run, 'a training run', ('config.yaml', 'reproduce.json'))
         resume = ['--resume', 'latest'] if (run/'config.yaml').exists() else []
         run.mkdir(parents=True, exist_ok=True); atomic_write_text(fp_file, json.dumps(fp, indent=1))
         self._cli(argv + resume)
@@ -375,7 +381,7 @@ class Context:
         fp = _fingerprint(argv, None) | {'run_log': (run/'log.csv').stat().st_mtime if (run/'log.csv').exists() else None}
         fp_file = out.parent/f'{out.name}.reproduce.json'
         if (out/'manifest.json').exists() and fp_file.exists() and json.loads(fp_file.read_text()) == fp: return out
-        if out.exists(): shutil.rmtree(out)
+        if out.exists(): _remove_own(out, 'a generated data set', ('manifest.json', 'images', 'masks'))
         self._cli(argv)
         atomic_write_text(fp_file, json.dumps(fp, indent=1))
         return out
@@ -404,7 +410,7 @@ class Context:
               'manifests': [_fingerprint([], Path(r))['data_manifest'] for r in roots]}
         fp_file = run.parent/f'{name}.reproduce.json'
         if (run/'config.yaml').exists() and fp_file.exists() and json.loads(fp_file.read_text()) == fp: return run
-        if run.exists(): shutil.rmtree(run)
+        if run.exists(): _remove_own(run, 'a segmenter run', ('config.yaml', 'model.safetensors'))
         train_segmenter(cfg, roots if len(roots) > 1 else roots[0], out=run, test_root=test, progress=self.progress)
         atomic_write_text(fp_file, json.dumps(fp, indent=1))
         return run

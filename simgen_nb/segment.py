@@ -298,6 +298,12 @@ def train_segmenter(config: SegConfig, data, out: str | os.PathLike | None = Non
                     classes: list[dict] | None = None, test_root: str | os.PathLike | None = None,
                     test_split: str = 'test', progress: bool = True) -> Segmenter:
     "Train a segmenter on `data` (folder(s) or a Dataset); write the run folder to `out` if given."
+    if out is not None:   # checked before training: new, empty or a segmenter run (which the new one replaces)
+        from simgen_nb.core import check_out
+        def own(p):
+            try: read_segmenter_config(p); return True
+            except SimGenError as e: return str(e)
+        check_out(out, 'a segmenter run folder', own=own)
     if isinstance(data, (str, os.PathLike, list, tuple)):
         data = training_pairs(data, size=config.size, augment=config.augment, seed=config.seed)
     K = int(num_classes or getattr(data, 'num_classes', 0))
@@ -497,10 +503,11 @@ def _train_cmd(args) -> int:
 
 def register_cli(commands) -> None:
     "Add `simgen-nb train segmenter`."
+    from simgen_nb.core import int_range, nonneg_float, nonneg_int, positive_float, positive_int
     p = commands.group('train').add_parser('segmenter', help='train a downstream segmenter (U-Net or SegFormer) on real/synthetic pairs',
                                            description='Train a downstream segmenter on one or more common-format data sets and score it on a real test split.')
     p.add_argument('--data', action='append', required=True, metavar='DIR', help='training data set (repeat to concatenate: real first)')
-    p.add_argument('--ratio', type=float, help='with two --data: synthetic pairs per real pair (seeded subset of the second; default: all of both)')
+    p.add_argument('--ratio', type=positive_float, help='with two --data: synthetic pairs per real pair (seeded subset of the second; default: all of both)')
     p.add_argument('--profile', default='ci', choices=list(PROFILES), help='architecture and training budget; the flags below override it')
     p.add_argument('--out', required=True, metavar='RUN', help='run folder to write')
     p.add_argument('--test', metavar='DIR', help='data set to score on (default: the first --data if it has the split)')
@@ -509,14 +516,14 @@ def register_cli(commands) -> None:
     p.add_argument('--arch', choices=list(ARCHS), help=prof('segmentation architecture'))
     p.add_argument('--encoder', help=prof('encoder (a segmentation-models-pytorch / timm name)'))
     p.add_argument('--encoder-weights', help=prof("'imagenet' (from the local cache) or 'none'"))
-    p.add_argument('--decoder-width', type=int, help=prof('decoder channels'))
-    p.add_argument('--steps', type=int, help=prof('training steps')); p.add_argument('--batch-size', type=int, help=prof('batch size'))
-    p.add_argument('--size', type=int, help=prof('training and scoring resolution (square)'))
-    p.add_argument('--lr', type=float, help=prof('peak learning rate')); p.add_argument('--warmup-steps', type=int, help=prof('linear warm-up steps'))
-    p.add_argument('--dice-weight', type=float, help=prof('weight of the Dice term next to cross-entropy'))
-    p.add_argument('--seed', type=int, help=prof('seed of initialisation, order and augmentation'))
+    p.add_argument('--decoder-width', type=positive_int, help=prof('decoder channels'))
+    p.add_argument('--steps', type=positive_int, help=prof('training steps')); p.add_argument('--batch-size', type=positive_int, help=prof('batch size'))
+    p.add_argument('--size', type=int_range(8), help=prof('training and scoring resolution (square)'))
+    p.add_argument('--lr', type=positive_float, help=prof('peak learning rate')); p.add_argument('--warmup-steps', type=nonneg_int, help=prof('linear warm-up steps'))
+    p.add_argument('--dice-weight', type=nonneg_float, help=prof('weight of the Dice term next to cross-entropy'))
+    p.add_argument('--seed', type=nonneg_int, help=prof('seed of initialisation, order and augmentation'))
     p.add_argument('--device', help='cpu, cuda, ... (default: CUDA, then MPS, else the CPU)')
-    p.add_argument('--num-workers', type=int, help=prof('data-loader processes'))
+    p.add_argument('--num-workers', type=nonneg_int, help=prof('data-loader processes'))
     p.add_argument('--augment', action=argparse.BooleanOptionalAction, default=None, help=prof('flips and crops while training'))
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=_train_cmd)

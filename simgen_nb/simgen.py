@@ -489,10 +489,9 @@ def sample_run(run_dir, args) -> Path:
     if guidance is not None and not (maps or images): raise SimGenError('--guidance applies to --maps or --images (conditional sampling)')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
+    from simgen_nb.core import check_out
     st = PartialState()
-    out = Path(args.out)
-    if (out/'images').is_dir() and any((out/'images').iterdir()):
-        raise SimGenError(f'{out}: already holds generated images; choose an empty --out')
+    out = check_out(args.out, 'a generated data set')   # new or empty: a sample never mixes into other files
     st.wait_for_everyone()
     _, pipe = load_run(run_dir, device=getattr(args, 'device', None) or st.device)
     pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
@@ -563,18 +562,19 @@ def _train_cmd(args):
 
 def register_cli(commands):
     "Add `simgen-nb train simgen`."
+    from simgen_nb.core import int_range, nonneg_float, nonneg_int, unit_float
     p = commands.group('train').add_parser('simgen', help='train the joint image + mask model (SimGen)',
                                            description='train the joint image + mask model (SimGen)')
     add_train_args(p)
     p.add_argument('--recipe', choices=sorted(RECIPES), default=None,
                    help="training recipe: parameterisation, noise schedule, loss weighting, default samplers (default: the profile's)")
     p.add_argument('--palette', choices=['cfl', 'random', 'grayscale', 'native'], default=None, help='mask colour palette (default cfl)')
-    p.add_argument('--palette-seed', type=int, default=None, help="seed of the 'random' palette (default 0; experiments draw one per seed)")
-    p.add_argument('--mask-weight', type=float, default=None, help='weight of the mask channels in the loss (default 1)')
+    p.add_argument('--palette-seed', type=nonneg_int, default=None, help="seed of the 'random' palette (default 0; experiments draw one per seed)")
+    p.add_argument('--mask-weight', type=nonneg_float, default=None, help='weight of the mask channels in the loss (default 1)')
     p.add_argument('--prediction-type', choices=['epsilon', 'v_prediction'], default=None, help="override within a VP recipe (default: the recipe's)")
-    p.add_argument('--image-size', type=int, default=None, help="training resolution (default: the profile's)")
+    p.add_argument('--image-size', type=int_range(8), default=None, help="training resolution (default: the profile's)")
     p.add_argument('--beta-schedule', choices=['linear', 'scaled_linear', 'squaredcos_cap_v2'], default=None, help="override within a VP recipe (default: the recipe's)")
-    p.add_argument('--independent-noise', type=float, default=None, metavar='FRACTION',
+    p.add_argument('--independent-noise', type=unit_float, default=None, metavar='FRACTION',
                    help='fraction of each batch whose image and mask get separate noise levels, so one model also draws '
                         'images for masks and masks for images (default 0: joint only, the paper)')
     p.set_defaults(func=_train_cmd)

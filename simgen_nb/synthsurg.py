@@ -389,8 +389,8 @@ def make_synthsurg(out: str | os.PathLike, n: int, size: int = 64, seed: int = 0
     if not isinstance(n, (int, np.integer)) or n < 1: raise SimGenError(f'synthsurg: n must be a positive int, got {n!r}')
     if not isinstance(size, (int, np.integer)) or size < 8: raise SimGenError(f'synthsurg: size must be an int >= 8, got {size!r}')
     out = Path(out)
-    if (out/'manifest.json').exists() or (out/'images').is_dir() and any((out/'images').iterdir()):
-        raise SimGenError(f'{out}: already holds a data set; choose an empty or new folder')
+    from simgen_nb.core import check_out
+    check_out(out, 'a SynthSurg data set being written')   # new or empty: never mixed into other files
     idx, video = video_splits(n, splits, seed, video_len)
     ids = _ids(n, video)
     chunk = 50
@@ -428,13 +428,14 @@ def _synth_cmd(args) -> int:
 
 def register_cli(commands) -> None:
     "Add `simgen-nb data synth`."
+    from simgen_nb.core import int_range, nonneg_int, positive_int, unit_float
     p = commands.group('data').add_parser('synth', help='write the procedural SynthSurg data set in the common format',
                                           description='Write N procedural laparoscopic scenes with masks (SynthSurg) in the common format, split by pseudo-video.')
-    p.add_argument('--n', type=int, default=2000, help='number of image/mask pairs (default 2000)')
-    p.add_argument('--size', type=int, default=64, help='image side in pixels (default 64)')
-    p.add_argument('--seed', type=int, default=0, help='seed; image i uses derive_seed(seed, i) (default 0)')
+    p.add_argument('--n', type=positive_int, default=2000, help='number of image/mask pairs (default 2000)')
+    p.add_argument('--size', type=int_range(8), default=64, help='image side in pixels (default 64)')
+    p.add_argument('--seed', type=nonneg_int, default=0, help='seed; image i uses derive_seed(seed, i) (default 0)')
     p.add_argument('--out', required=True, help='output folder (new or empty)')
-    p.add_argument('--splits', type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VAL', 'TEST'), help='split fractions, by pseudo-video')
-    p.add_argument('--workers', type=int, default=1, help='processes (identical output for any number)')
+    p.add_argument('--splits', type=unit_float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VAL', 'TEST'), help='split fractions, by pseudo-video')
+    p.add_argument('--workers', type=positive_int, default=1, help='processes (identical output for any number)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.set_defaults(func=_synth_cmd)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #a0edafe6
 from __future__ import annotations
-import argparse, copy, csv, dataclasses, importlib, io, json, math, os, random, re, shutil, sys, time
+import argparse, copy, csv, dataclasses, hashlib, importlib, io, json, math, os, random, re, shutil, sys, time
 from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
@@ -15,15 +15,17 @@ import yaml
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import SimGenError, atomic_path, atomic_write_text, derive_seed, generator
+from .core import (SimGenError, atomic_path, atomic_write_text, derive_seed, generator, check_out, make_out, RunLock,
+                            remove_stray_tmp, fault_point, sha256_file, float_range, positive_int, nonneg_int,
+                            positive_float, nonneg_float)
 
 # %% auto #0
 __all__ = ['PROFILES', 'CKPT_RE', 'HUB_PIPELINE_FILE', 'SCHEDULERS', 'EDM_SCHEDULERS', 'enable_cpu_ddp', 'TrainConfig',
            'SampleRNG', 'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
            'load_checkpoint_weights', 'load_run', 'hub_pipeline_code', 'pipeline_class_name', 'HubPipelineMixin',
-           'write_model_card', 'read_log', 'unwrap', 'Task', 'write_config', 'lr_factor', 'train', 'add_train_args',
-           'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args', 'make_scheduler',
-           'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
+           'write_model_card', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint', 'lr_factor', 'train',
+           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args',
+           'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -75,6 +77,19 @@ class TrainConfig:
         "Raise a `SimGenError` for an inconsistent config; return self."
         if self.steps < 1: raise SimGenError(f'steps must be >= 1, got {self.steps}')
         if self.batch_size < 1 or self.grad_accum < 1: raise SimGenError('batch_size and grad_accum must be >= 1')
+        # (low, high, low bound open, high bound open): every numeric option in range, the message naming its flag
+        ranges = {'lr': (0, None, True, False), 'adam_eps': (0, None, True, False), 'weight_decay': (0, None, False, False),
+                  'max_grad_norm': (0, None, False, False), 'ema_decay': (0, 1, False, True), 'min_lr_ratio': (0, 1, False, False),
+                  'checkpoint_every': (1, None, False, False), 'log_every': (1, None, False, False),
+                  'keep_checkpoints': (1, None, False, False), 'warmup_steps': (0, None, False, False),
+                  'sample_every': (0, None, False, False), 'num_workers': (0, None, False, False), 'seed': (0, None, False, False)}
+        for k, (lo, hi, lo_open, hi_open) in ranges.items():
+            v = getattr(self, k)
+            try: ok = math.isfinite(float(v)) and (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
+            except (TypeError, ValueError): ok = False
+            if not ok:
+                rng = f'{">" if lo_open else ">="} {lo}' + ('' if hi is None else f' and {"<" if hi_open else "<="} {hi}')
+                raise SimGenError(f'{k} (--{k.replace("_", "-")}) must be a finite number {rng}, got {v!r}')
         if self.mixed_precision not in ('auto', 'no', 'fp16', 'bf16'):
             raise SimGenError(f"mixed_precision must be auto, no, fp16 or bf16, got {self.mixed_precision!r}")
         return self
@@ -302,15 +317,19 @@ def _save_checkpoint(path: Path, model, ema: EMA, optimizer, scheduler, scaler, 
     with atomic_path(path, is_dir=True) as tmp:
         tmp = Path(tmp)
         save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, tmp/'model.safetensors')
+        fault_point('checkpoint model.safetensors')
         save_file({k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}, tmp/'ema.safetensors')
+        fault_point('checkpoint ema.safetensors')
         extra = {k: v.detach().contiguous().cpu() for k, v in (task.extra_state() or {}).items()}
         save_file(extra, tmp/'extra.safetensors')
         torch.save(optimizer.state_dict(), tmp/'optimizer.pt')
+        fault_point('checkpoint optimizer.pt')
         torch.save(scheduler.state_dict(), tmp/'scheduler.pt')
         if scaler is not None: torch.save(scaler.state_dict(), tmp/'scaler.pt')
         rng = {'torch': torch.get_rng_state()}
         if torch.cuda.is_available(): rng['cuda'] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp/'rng.pt')
+        fault_point('checkpoint rng.pt')
         (tmp/'state.json').write_text(json.dumps({**state, 'numpy_rng': np.random.get_state()[1].tolist()[:1],
                                                   'python_rng': random.getstate()[1][:1]}, indent=1))
 
@@ -348,7 +367,10 @@ def _truncate_log(run_dir: Path, step: int):
     p = run_dir/'log.csv'
     if not p.exists(): return
     lines = p.read_text().splitlines(keepends=True)
-    keep = lines[:1] + [l for l in lines[1:] if int(l.split(',', 1)[0]) <= step]
+    if not lines: return
+    ncol = lines[0].count(',')
+    ok = lambda l: l.endswith('\n') and l.count(',') == ncol and l.split(',', 1)[0].isdigit()   # a row cut by a kill is dropped
+    keep = lines[:1] + [l for l in lines[1:] if ok(l) and int(l.split(',', 1)[0]) <= step]
     atomic_write_text(p, ''.join(keep))
 
 def read_log(run_dir) -> list[dict]:
@@ -401,10 +423,10 @@ def _to_device(batch, device):
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor): return type(batch)(_to_device(v, device) for v in batch)
     return batch
 
-def write_config(run_dir, task, config: TrainConfig, data=None):
-    "Write RUN/config.yaml (model, profile, data, train, task) atomically."
+def write_config(run_dir, task, config: TrainConfig, data=None, split: str = 'train'):
+    "Write RUN/config.yaml (model, profile, data, train, task, data_check) atomically."
     cfg = {'model': task.model_type, 'profile': config.profile, 'data': None if data is None else str(data),
-           'train': asdict(config), 'task': task.config_dict()}
+           'train': asdict(config), 'task': task.config_dict(), 'data_check': data_fingerprint(data, split)}
     cfg['train']['adam_betas'] = list(cfg['train']['adam_betas'])
     atomic_write_text(Path(run_dir)/'config.yaml', yaml.safe_dump(cfg, sort_keys=False))
     return cfg
@@ -420,6 +442,57 @@ def _check_same_config(run_dir: Path, task, config: TrainConfig):
     if diff: raise SimGenError(f'{run_dir}/config.yaml: resuming with a different config ({", ".join(sorted(diff))}); '
                                'resume with the saved config or start a new run folder')
 
+# %% ../nbs/05_train.ipynb #53d45f7d
+def data_fingerprint(root, split: str = 'train') -> dict | None:
+    "What `--resume` checks of a data set: its resolved path, the split, SHA-256 of classes.json and of the split's ids."
+    if root is None or not (Path(root)/'classes.json').is_file(): return None
+    from simgen_nb.data import read_splits
+    ids = read_splits(root).get(split, [])
+    return {'path': str(Path(root).resolve()), 'split': split, 'classes_sha256': sha256_file(Path(root)/'classes.json'),
+            'split_sha256': hashlib.sha256(json.dumps(ids).encode()).hexdigest()}
+
+def _own_run(model_type: str):
+    "`check_out`'s test for a training run folder of `model_type`."
+    def own(out: Path):
+        cfg = out/'config.yaml'
+        if not cfg.is_file():
+            rest = [p.name for p in out.iterdir() if p.name not in ('reproduce.json', '.lock') and not (p.name.startswith('.') and p.name.endswith('.tmp'))]
+            return True if not rest else 'it has no config.yaml of a training run'
+        try: c = yaml.safe_load(cfg.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError, OSError): return f'{cfg} is not a run config'
+        m = c.get('model') if isinstance(c, dict) else None
+        return True if m == model_type else (f'{cfg} is a {m} run, not a {model_type} run' if m else f'{cfg} is not a run config')
+    return own
+
+def _check_same_data(run_dir: Path, data, split: str = 'train'):
+    "On resume: the data set must be the one the run started with (path, classes.json, the split's ids)."
+    old = read_config(run_dir).get('data_check')
+    if not old or data is None: return
+    if str(Path(data).resolve()) != old['path']:
+        raise SimGenError(f'{Path(run_dir)/"config.yaml"}: the run was trained on --data {old["path"]}, not {data}; '
+                          'resume with that data set or start a new --out')
+    now = data_fingerprint(data, old.get('split', split))
+    if now is None: raise SimGenError(f'{Path(data)/"classes.json"}: missing; the run was trained on this data set')
+    for key, name in (('classes_sha256', 'classes.json'), ('split_sha256', 'splits.json')):
+        if now[key] != old[key]:
+            what = f' of split {old["split"]!r}' if name == 'splits.json' else ''
+            raise SimGenError(f'{Path(data)/name}: changed since the run started (its SHA-256{what} differs from the one in '
+                              f'{Path(run_dir)/"config.yaml"}); resume needs the same data set: restore it or start a new --out')
+
+def _nonfinite(module) -> str | None:
+    "Name of the first floating tensor of `module`'s state that holds NaN or inf, else None."
+    for name, t in module.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()): return name
+    return None
+
+def _check_finite(step: int, before: str, model, ema, last_good):
+    "The NaN guard on weights: raise (naming the last good checkpoint) when the model or its EMA is not finite."
+    for label, m in (('model', model), ('EMA', ema.model)):
+        if (name := _nonfinite(m)) is not None:
+            where = f'; the last good checkpoint is {last_good}' if last_good is not None else ' (no checkpoint was written yet)'
+            raise SimGenError(f'step {step}: {label} weight {name!r} is not finite (NaN or inf) before the {before}; '
+                              f'nothing was saved; training stopped{where}')
+
 # %% ../nbs/05_train.ipynb #d0c55cfc
 def lr_factor(step: int, config: TrainConfig) -> float:
     "Multiplier of `config.lr` at optimiser step `step`: linear warm-up, then cosine decay."
@@ -431,10 +504,11 @@ def lr_factor(step: int, config: TrainConfig) -> float:
 # %% ../nbs/05_train.ipynb #93daea07
 def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | None = None,
           stop_at_step: int | None = None, data: str | os.PathLike | None = None, progress: bool = True,
-          accelerator=None) -> Path:
+          accelerator=None, validate: bool = True) -> Path:
     "Train `task` on `dataset` with `config` into the run folder `out`; returns `out` (see the contract above)."
     from accelerate import Accelerator
     config = config.check(); out = Path(out)
+    check_out(out, f'a {task.model_type} run folder', own=_own_run(task.model_type))
     acc = accelerator or Accelerator(mixed_precision=_mixed_precision(config.mixed_precision),
                                      gradient_accumulation_steps=config.grad_accum)
     main, P, p = acc.is_main_process, acc.num_processes, acc.process_index
@@ -450,7 +524,9 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
     else:
         ckpt = Path(resume)
         if not (ckpt/'state.json').exists(): raise SimGenError(f'{ckpt}: not a complete checkpoint folder')
-    if ckpt is not None: _check_same_config(ckpt.parent, task, config)
+    split = getattr(dataset, 'split', 'train')
+    if ckpt is not None: _check_same_data(ckpt.parent, data, split); _check_same_config(ckpt.parent, task, config)
+    if validate and main and hasattr(dataset, 'check'): dataset.check(progress=progress)   # every pair, before any write
 
     torch.manual_seed(derive_seed(config.seed, 0x1417))
     model = task.build_model()
@@ -467,10 +543,17 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
     scaler = getattr(acc, 'scaler', None)
     if ckpt is not None and scaler is not None and (ckpt/'scaler.pt').exists():
         scaler.load_state_dict(torch.load(ckpt/'scaler.pt', weights_only=True))
+    lock = None
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if ckpt is None: write_config(out, task, config, data)
-        else: _truncate_log(out, start)
+        make_out(out); lock = RunLock(out).acquire()
+        try:
+            for d in (out, out/'samples'): remove_stray_tmp(d)   # leftovers of writes a kill interrupted
+            if ckpt is None:                                      # start clean: nothing of a run without checkpoints is kept
+                (out/'log.csv').unlink(missing_ok=True)
+                for d in ('samples', 'pipeline'): shutil.rmtree(out/d, ignore_errors=True)
+                write_config(out, task, config, data, split)
+            else: _truncate_log(out, start)
+        except BaseException: lock.release(); raise
     acc.wait_for_everyone()
 
     end = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
@@ -483,21 +566,28 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
     raw = unwrap(model)
 
     def checkpoint(step):
+        _check_finite(step, 'checkpoint and pipeline export', raw, ema, last_good)
         acc.wait_for_everyone()
         if main:
             state = {'step': step, 'seconds': seconds0 + time.time() - t0, 'ema_updates': ema.num_updates,
                      'model': task.model_type, 'processes': P}
             _write_log(out, rows); rows.clear()
             _save_checkpoint(out/f'checkpoint-{step}', raw, ema, opt, sched, scaler, task, state)
-            for old in checkpoints(out)[:-config.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
-            pipe = task.pipeline(ema.model)
-            if pipe is not None:
-                with atomic_path(out/'pipeline', is_dir=True) as tmp:
-                    pipe.save_pretrained(tmp, safe_serialization=True)
-                    write_model_card(tmp, task, config, data, step)
+            for old in checkpoints(out)[:-config.keep_checkpoints]:   # renamed aside first: never a half-deleted checkpoint
+                fault_point('remove old checkpoint')
+                aside = old.with_name(f'.{old.name}.{os.getpid()}.old'); os.replace(old, aside); shutil.rmtree(aside, ignore_errors=True)
+            export_pipeline(step)
         acc.wait_for_everyone()
 
+    def export_pipeline(step):
+        pipe = task.pipeline(ema.model)
+        if pipe is not None:
+            with atomic_path(out/'pipeline', is_dir=True) as tmp:
+                pipe.save_pretrained(tmp, safe_serialization=True); fault_point('pipeline saved')
+                write_model_card(tmp, task, config, data, step)
+
     def grid(step):
+        _check_finite(step, 'sample grid', raw, ema, last_good)
         if main:
             img = task.sample_grid(task.pipeline(ema.model), step)
             if img is not None:
@@ -505,6 +595,8 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
                 with atomic_path(out/'samples'/f'step-{step:07d}.png') as tmp: img.save(tmp, format='PNG')
         acc.wait_for_everyone()
 
+    if ckpt is not None and start >= end and main:   # resumed at its last step (a kill hit the final export): export again
+        _check_finite(start, 'pipeline export', raw, ema, last_good); export_pipeline(start)
     model.train()
     step = start
     try:
@@ -548,13 +640,15 @@ def train(task, dataset, config: TrainConfig, out, resume: str | os.PathLike | N
     finally:
         bar.close()
         if main and rows: _write_log(out, rows)
+        if lock is not None: lock.release()
     acc.wait_for_everyone()
     return out
 
 # %% ../nbs/05_train.ipynb #3bbdc858
-_TRAIN_FLAGS = {'steps': int, 'batch_size': int, 'grad_accum': int, 'lr': float, 'warmup_steps': int,
-                'seed': int, 'ema_decay': float, 'mixed_precision': str, 'checkpoint_every': int,
-                'keep_checkpoints': int, 'sample_every': int, 'log_every': int, 'num_workers': int, 'max_grad_norm': float}
+_TRAIN_FLAGS = {'steps': positive_int, 'batch_size': positive_int, 'grad_accum': positive_int, 'lr': positive_float,
+                'warmup_steps': nonneg_int, 'seed': nonneg_int, 'ema_decay': float_range(0, 1, hi_open=True),
+                'mixed_precision': str, 'checkpoint_every': positive_int, 'keep_checkpoints': positive_int,
+                'sample_every': nonneg_int, 'log_every': positive_int, 'num_workers': nonneg_int, 'max_grad_norm': nonneg_float}
 
 def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Add the shared training flags (--data --profile --out --resume --steps --batch-size --seed ...) to `parser`."
@@ -562,8 +656,9 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--profile', choices=sorted(PROFILES), default=None, help='config defaults (default: smoke; on --resume: the saved run)')
     parser.add_argument('--out', required=True, help='run folder to write')
     parser.add_argument('--resume', default=None, metavar='latest|CHECKPOINT', help="continue from the newest checkpoint ('latest') or a given one (default: start a new run)")
-    parser.add_argument('--stop-at', type=int, default=None, metavar='STEP', help='stop cleanly (with a checkpoint) after this step (default: train all --steps)')
+    parser.add_argument('--stop-at', type=positive_int, default=None, metavar='STEP', help='stop cleanly (with a checkpoint) after this step (default: train all --steps)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--skip-validation', action='store_true', help='do not check every pair of the split before training (for a data set validated already)')
     for name, typ in _TRAIN_FLAGS.items():
         parser.add_argument('--' + name.replace('_', '-'), type=typ, default=None, help=f"{name.replace('_', ' ')} (default: the profile's; on --resume: the saved run's)")
     return parser
@@ -596,7 +691,7 @@ def run_train_command(args, task, dataset) -> Path:
     from simgen_nb.core import closing_line
     cfg, _ = config_from_args(args)
     out = train(task, dataset, cfg, args.out, resume=args.resume, stop_at_step=args.stop_at, data=args.data,
-                progress=not args.no_progress)
+                progress=not args.no_progress, validate=not getattr(args, 'skip_validation', False))
     if PartialState().is_main_process:             # the closing line: what was written, what to run next
         if args.stop_at is not None and args.stop_at < cfg.steps:
             print(closing_line(f'wrote {out} (checkpoint-{args.stop_at}; stopped at step {args.stop_at} of {cfg.steps})',
@@ -611,16 +706,16 @@ def run_train_command(args, task, dataset) -> Path:
 def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "The `simgen-nb sample` flags."
     parser.add_argument('run', help='run folder written by `simgen-nb train`')
-    parser.add_argument('--n', type=int, default=16, help='number of pairs to generate')
-    parser.add_argument('--steps', type=int, default=25, help='sampler steps')
+    parser.add_argument('--n', type=positive_int, default=16, help='number of pairs to generate')
+    parser.add_argument('--steps', type=positive_int, default=25, help='sampler steps')
     parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver', 'euler'], default='dpmsolver',
                         help="sampler, built from the run's training schedule (EDM runs: dpmsolver or euler)")
-    parser.add_argument('--seed', type=int, default=0, help='sample i draws its noise from (seed, i): the same for any batch size')
-    parser.add_argument('--batch-size', type=int, default=8, help='samples per forward pass (memory only; results do not depend on it)')
+    parser.add_argument('--seed', type=nonneg_int, default=0, help='sample i draws its noise from (seed, i): the same for any batch size')
+    parser.add_argument('--batch-size', type=positive_int, default=8, help='samples per forward pass (memory only; results do not depend on it)')
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
     parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images (default: none; SimGen draws pairs)')
     parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation; default: none)')
-    parser.add_argument('--guidance', type=float, default=None, help="CASDM, SimGen --maps / --images: classifier-free guidance scale (default: the run's)")
+    parser.add_argument('--guidance', type=nonneg_float, default=None, help="CASDM, SimGen --maps / --images: classifier-free guidance scale (default: the run's)")
     parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
                                                       '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')

@@ -7,8 +7,8 @@ from simgen_nb.train import Task, TrainConfig, train
 
 class ToyTask(Task):
     model_type = 'toy'
-    def __init__(self, nan_at=None):
-        self.config, self.nan_at = {'size': 8}, nan_at
+    def __init__(self, nan_at=None, poison_at=None):
+        self.config, self.nan_at, self.poison_at = {'size': 8}, nan_at, poison_at
         self.scheduler = DDPMScheduler(num_train_timesteps=100)
     def build_model(self):
         return UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 8), layers_per_block=1,
@@ -18,6 +18,8 @@ class ToyTask(Task):
         t, noise = rng.randint(100), rng.randn(*x.shape[1:])
         mse = torch.nn.functional.mse_loss(model(self.scheduler.add_noise(x, noise, t), t).sample, noise)
         if step == self.nan_at: mse = mse * float('nan')
+        if step == self.poison_at:   # the loss stays finite; the update it makes turns the weights into NaN (inf gradients)
+            for p in model.parameters(): p.register_hook(lambda g: torch.full_like(g, float('inf')))
         return {'loss': mse, 'mse': mse.detach()}
     def pipeline(self, ema_model): return DDPMPipeline(unet=ema_model, scheduler=self.scheduler)
 
