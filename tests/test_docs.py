@@ -24,6 +24,17 @@ def test_module_notebook_committed_with_outputs(path):
 
 
 @pytest.mark.parametrize('path', MODULE_NBS, ids=lambda p: p.name)
+def test_module_notebook_outputs_not_stale(path):
+    "The code cells are the ones that made the outputs: change a cell, then `make outputs` (or the script on that notebook)."
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    stamp = nb.metadata.get(execute_notebooks.STAMP_KEY, {}).get('executed_code_sha1')
+    assert stamp, f'{path.name} was not executed by tools/execute_notebooks.py'
+    assert stamp == execute_notebooks.code_digest(nb), \
+        f'{path.name}: code changed since its outputs were made: python tools/execute_notebooks.py nbs/{path.name}'
+
+
+@pytest.mark.parametrize('path', MODULE_NBS, ids=lambda p: p.name)
 def test_committed_outputs_hold_nothing_machine_specific(path):
     "No error output, progress bar, absolute checkout path, temporary folder or memory address in what is committed."
     text = json.dumps(_outputs(path))

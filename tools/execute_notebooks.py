@@ -10,7 +10,8 @@ with the notebook's folder as working directory, one thread per BLAS/OpenMP pool
 per-cell timeout. Cells marked `#| eval: false` are not run (as under nbdev_test); `#| slow` cells are.
 What would make the outputs differ from run to run or from machine to machine is taken out: progress bars
 (tqdm on stderr, widget views), absolute paths of this checkout and of temporary folders, memory addresses.
-Then `nbdev_clean` normalises them (execution counts, metadata), so `.ci/check_sync.sh` passes on the result.
+The notebook's metadata records a digest of its code cells as executed (`simgen_nb.executed_code_sha1`), so a
+test can tell when a code cell changed after the outputs were made. Then `nbdev_clean` normalises them (execution counts, metadata), so `.ci/check_sync.sh` passes on the result.
 A notebook that fails is left as it was and the command exits non-zero; so does one that ends up over the
 size limit (1.5 MB: figures are embedded PNGs, so a notebook that plots a lot must plot smaller).
 
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
 MAX_BYTES = 1_500_000
+STAMP_KEY = 'simgen_nb'
 KERNELSPEC = {'display_name': 'python3', 'language': 'python', 'name': 'python3'}
 
 _eval_false = re.compile(r'^\s*#\|\s*eval\s*:\s*false\s*$', re.M | re.I)
@@ -75,6 +77,14 @@ def scrub(nb, roots):
     return nb
 
 
+def code_digest(nb):
+    "sha1 of the notebook's code cells: stored at execution, compared by tests/test_docs.py to catch stale outputs."
+    import hashlib
+    code = '\n\x00'.join(c.source.strip() if isinstance(c.source, str) else ''.join(c.source).strip()
+                          for c in nb.cells if c.cell_type == 'code')
+    return hashlib.sha1(code.encode('utf-8')).hexdigest()
+
+
 def _roots(path):
     "(absolute prefix, replacement) pairs, longest first: notebook folder and checkout become relative, the rest named."
     pairs = {str(path.parent): '', str(ROOT): os.path.relpath(ROOT, path.parent), sysconfig.get_paths()['purelib']: 'site-packages',
@@ -118,6 +128,7 @@ def execute(path, timeout=900):
     except Exception as e:                                        # CellExecutionError, timeout, dead kernel
         return path, time.time() - t0, f'{type(e).__name__}: {str(e)[-3000:]}'
     scrub(nb, _roots(path))
+    nb.metadata[STAMP_KEY] = {'executed_code_sha1': code_digest(nb)}   # kept by nbdev_clean: settings.ini allowed_metadata_keys
     nbformat.write(nb, path)
     return path, time.time() - t0, None
 
