@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make test        everything CI checks
 #   make reproduce   the smoke-profile reproduction on the built-in SynthSurg data set
+# and two for the tutorials: make outputs (execute the module notebooks in place), make docs (HTML in _docs/)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -c constraints.txt
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test reproduce sync-check nbtest pytest venv clean-venv browser-deps
+.PHONY: test reproduce sync-check nbtest pytest venv clean-venv browser-deps outputs docs
 
 venv: $(STAMP)
 
@@ -40,6 +41,15 @@ test: sync-check nbtest pytest
 
 reproduce: $(STAMP)
 	$(BIN)/simgen-nb reproduce --profile smoke
+
+# execute every module notebook (nbs/*.ipynb) in place, keep the outputs, clean them: commit nbs/ afterwards
+outputs: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python tools/execute_notebooks.py --jobs $(or $(JOBS),1)
+	PATH=$(CURDIR)/$(BIN):$$PATH bash .ci/check_sync.sh
+
+# static HTML of every notebook (module and experiment) with an index page, in _docs/ (nothing is executed)
+docs: $(STAMP)
+	$(BIN)/python tools/build_docs.py
 
 clean-venv:
 	rm -rf $(VENV)
