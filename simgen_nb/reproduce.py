@@ -211,7 +211,8 @@ DEMO_BUDGET = {
 
 SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
-                      samplers=(('reference', 4, 4), ('ddim', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
+                      samplers=(('reference', 4, 4), ('euler', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
+                      train_flags={'simgen': {'recipe': 'edm'}},   # the smoke/demo recipe, so the experiments run it in the tests
                       label='ci: pipeline check, not results'),
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
