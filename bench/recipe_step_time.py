@@ -65,7 +65,7 @@ def main():
     import pandas as pd
     md = ['# Training-step cost per SimGen recipe', '', f"{meta['network']}, batch {B}, {meta['machine']}; "
           f"{args.rounds} interleaved rounds of {args.steps} steps (forward, backward, AdamW). Shared machine: compare ratios.", '',
-          pd.DataFrame(rows).to_markdown(index=False), '', 'Command: `python bench/recipe_step_time.py ' + ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in vars(args).items() if v not in (False, None)) + '`', '']
+          pd.DataFrame(rows).to_markdown(index=False), '', 'Command: `python bench/recipe_step_time.py ' + ' '.join(f'--{k.replace("_", "-")}' + ('' if v is True else f' {v}') for k, v in vars(args).items() if v not in (False, None)) + '`', '']
     out.with_suffix('.md').write_text('\n'.join(md))
     print('\n'.join(md))
 
