@@ -229,12 +229,8 @@ class CASDMTask(Task):
 # %% ../nbs/07_casdm.ipynb #5bd2b7fe
 def _map_ids(root: Path, split: str = 'train') -> list[str]:
     "The map ids of `split` of the data set `root`, in splits.json's order (an error when the split is missing or empty)."
-    from simgen_nb.data import read_splits
-    s = read_splits(root)
-    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
-    ids = list(dict.fromkeys(s[split]))
-    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no maps')
-    return ids
+    from simgen_nb.data import split_ids
+    return split_ids(root, split, 'maps')
 
 def sample_run(run_dir, args) -> int:
     "Generate `args.n` images from the maps of the data set `args.maps` with a CASDM run; write a data set to `args.out`."

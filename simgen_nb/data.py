@@ -12,7 +12,7 @@ from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, gene
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'FORMAT_VERSION', 'SPLIT_NAMES', 'DataError', 'read_image', 'read_mask', 'save_pair', 'write_metadata',
-           'read_classes', 'read_splits', 'read_manifest', 'validate', 'center_crop_square', 'resize_pair',
+           'read_classes', 'read_splits', 'split_ids', 'read_manifest', 'validate', 'center_crop_square', 'resize_pair',
            'transform_pair', 'random_transform', 'SegmentationDataset', 'class_stats', 'register_cli']
 
 # %% ../nbs/01_data.ipynb #b9069727
@@ -156,6 +156,14 @@ def read_splits(root: str | os.PathLike) -> dict:
     "The content of `root/splits.json`: split name -> list of ids."
     p = Path(root)/'splits.json'
     return _check_splits(_read_json(p), str(p))
+
+def split_ids(root: str | os.PathLike, split: str, what: str = 'ids') -> list[str]:
+    "The ids of `split` of the data set `root`, in splits.json's order without repeats (an error when the split is missing or empty)."
+    s = read_splits(root)
+    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
+    ids = list(dict.fromkeys(s[split]))
+    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no {what}')
+    return ids
 
 def read_manifest(root: str | os.PathLike) -> dict:
     "The content of `root/manifest.json`."

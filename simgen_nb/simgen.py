@@ -469,22 +469,13 @@ def sample_figure(out: SimGenPipelineOutput, colors: np.ndarray, scale: int | No
     return Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
 
 # %% ../nbs/06_simgen.ipynb #3bc71c93
-def _split_ids(root: Path, split: str, what: str) -> list[str]:
-    "The ids of `split` of the data set `root`, in splits.json's order (an error when the split is missing or empty)."
-    from simgen_nb.data import read_splits
-    s = read_splits(root)
-    if split not in s: raise SimGenError(f'{Path(root)/"splits.json"}: no split {split!r} (it has {sorted(s)}); choose one with --split')
-    ids = list(dict.fromkeys(s[split]))
-    if not ids: raise SimGenError(f'{Path(root)/"splits.json"}: split {split!r} lists no {what}')
-    return ids
-
 def sample_run(run_dir, args) -> Path:
     """Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler. With
     `--maps DIR` it draws images for the masks of DIR's `--split` (default train), with `--images DIR` masks for its
     images (`--split` default test); pair i takes the split's item i modulo its size, and the manifest records it."""
     from accelerate import PartialState
     from tqdm.auto import tqdm
-    from simgen_nb.data import save_pair, read_classes, read_image, read_mask, resize_pair
+    from simgen_nb.data import save_pair, read_classes, read_image, read_mask, resize_pair, split_ids
     maps, images = getattr(args, 'maps', None), getattr(args, 'images', None)
     guidance = getattr(args, 'guidance', None)
     if maps and images: raise SimGenError('give --maps DIR (draw images for its masks) or --images DIR (draw masks for its images), not both')
@@ -503,7 +494,7 @@ def sample_run(run_dir, args) -> Path:
     if given is not None:
         mode = 'mask->image' if maps else 'image->mask'
         split = getattr(args, 'split', None) or ('train' if maps else 'test')
-        ids = _split_ids(given, split, 'maps' if maps else 'images')
+        ids = split_ids(given, split, 'maps' if maps else 'images')
         K = len(read_classes(given)['classes'])
         if K != len(pipe.config.palette):
             raise SimGenError(f'{given/"classes.json"}: {K} classes, but the run {run_dir} was trained with {len(pipe.config.palette)}')

@@ -1,5 +1,5 @@
 "The module notebooks are committed executed (they read as tutorials); `make docs` renders every notebook, checked in a headless browser."
-import functools, http.server, json, os, re, shutil, subprocess, sys, threading
+import json, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -9,6 +9,7 @@ MODULE_NBS = sorted(NBS.glob('*.ipynb'))
 MAX_BYTES = 1_500_000
 sys.path.insert(0, str(ROOT / 'tools'))
 import build_docs, execute_notebooks  # noqa: E402
+from conftest import headless_chrome
 
 
 def _outputs(path):
@@ -79,33 +80,11 @@ def test_docs_render_every_notebook(docs):
     assert '#| export' not in palette and 'data:image/png;base64' in palette
 
 
-def _chromium():
-    for b in ('chromium', 'chromium-browser'):
-        if shutil.which(b) and shutil.which('chromedriver'): return shutil.which(b)
-    return None
 
 
 def test_docs_in_browser(docs, tmp_path):
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get('CI') == 'true': pytest.fail('chromium and chromedriver are required under CI (make browser-deps installs them)')
-        pytest.skip('chromium/chromedriver not installed: run `make browser-deps` (Debian packages chromium, chromium-driver)')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(docs))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f'http://127.0.0.1:{server.server_address[1]}'
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-              '--disable-component-update', '--no-first-run', '--disable-sync', f'--user-data-dir={tmp_path / "chrome-profile"}'):
-        opts.add_argument(a)
-    driver = webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=opts)
-    try:
-        driver.set_page_load_timeout(60)
+    with headless_chrome(docs, tmp_path / 'chrome-profile') as (driver, base):
         driver.get(base + '/index.html')
         assert 'simgen_nb' in driver.find_element(By.TAG_NAME, 'h1').text
         links = {a.text: a.get_attribute('href') for a in driver.find_elements(By.CSS_SELECTOR, 'li > a')}
@@ -127,5 +106,3 @@ def test_docs_in_browser(docs, tmp_path):
                 driver.find_element(By.LINK_TEXT, 'simgen_nb notebooks').click()
                 assert driver.current_url.endswith('/index.html')
         assert shown, 'no rendered page shows a figure'
-    finally:
-        driver.quit(); server.shutdown()
