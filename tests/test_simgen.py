@@ -223,3 +223,20 @@ def test_a_run_saved_before_recipes_resumes_and_samples_as_paper(tmp_path):
     assert pipe.config.recipe['name'] == 'paper' and type(pipe.scheduler).__name__ == 'DDPMScheduler'
     # a flag that contradicts the saved run is still refused on resume
     assert main(['train', 'simgen', '--out', str(run), '--resume', 'latest', '--recipe', 'edm', '--no-progress']) == 1
+
+
+def test_edm_recipe_resumes_exactly(tmp_path):
+    "The smoke/demo recipe (edm): 4 steps straight and 2 + 2 with --resume give bitwise the same weights, EMA and log."
+    from safetensors.torch import load_file
+    data = _make_data(tmp_path/'data')
+    common = ['--data', str(data), '--profile', 'ci', '--recipe', 'edm', '--steps', '4', '--batch-size', '2', '--checkpoint-every', '2',
+              '--no-progress']
+    assert main(['train', 'simgen', *common, '--out', str(tmp_path/'a')]) == 0
+    assert main(['train', 'simgen', *common, '--out', str(tmp_path/'b'), '--stop-at', '2']) == 0
+    assert main(['train', 'simgen', '--out', str(tmp_path/'b'), '--resume', 'latest', '--no-progress']) == 0
+    for f in ('model.safetensors', 'ema.safetensors'):
+        a, b = load_file(tmp_path/'a'/'checkpoint-4'/f), load_file(tmp_path/'b'/'checkpoint-4'/f)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f
+    strip = lambda rows: [{k: v for k, v in r.items() if k != 'seconds'} for r in rows]
+    assert strip(read_log(tmp_path/'a')) == strip(read_log(tmp_path/'b'))
+    assert read_config(tmp_path/'b')['task']['recipe'] == 'edm'
