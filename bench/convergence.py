@@ -189,8 +189,8 @@ def cmd_report(args):
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
     for ax in axes: ax.set_xlabel('training steps (batch 8)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
     n = int(few['n'].iloc[0])
-    fig.suptitle(f'SimGen convergence per recipe: SynthSurg 32 px, demo network; 25-step sampler, n = {n} pairs, seed 0; '
-                 f'bars: KID std over subsets of n/2', fontsize=9)
+    fig.suptitle(f'SimGen convergence per recipe: SynthSurg 32 px, demo network; 25-step sampler, n = {n} pairs; '
+                 f'bands: std over seeds; bars (one seed): KID std over subsets of n/2', fontsize=9)
     fig.tight_layout()
     out = Path(args.figure); out.parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=110)
     cols = ['recipe', 'seed', 'step', 'train_cpu_min', 'sampler', 'n', 'kid', 'kid_std', 'alignment_miou']
@@ -202,7 +202,7 @@ def cmd_report(args):
     steps = ', '.join(f'{r}: {v:.2f} s' for r, v in sorted(per_step.items()))
     lines = ['# SimGen convergence study', '',
              'Joint model (SimGen, CFL palette) on SynthSurg (4,000 pairs made at 64 px; trained and judged at 32 px), the demo '
-             'network, batch 8, learning rate 3e-4 (500 warm-up steps, cosine over 3,000), seed 0, one training process per recipe '
+             'network, batch 8, learning rate 3e-4 (500 warm-up steps, cosine over 3,000), seeds 0 (every recipe) and 1 (edm, v-cosine-minsnr), one training process per run '
              '(1 torch thread; the four ran side by side on the shared 2-core machine). Judge: the segmenter run '
              f"`{db['meta'].get('judge')}` (SegFormer-b0 trained 3,000 steps on the real training split at 32 px; real test "
              f"mIoU {args.judge_miou}). KID[segmenter] is unbiased KID on the judge's features (± = std over 100 subsets of "
