@@ -47,8 +47,6 @@ def judge(gen_pairs, classes, args, tag):
     import numpy as np
     from simgen_nb.data import save_pair, write_metadata
     from simgen_nb.metrics import evaluate
-    while not (Path(args.judge)/'config.yaml').exists():   # the judge may still be training beside the first runs
-        print(f'waiting for the judge {args.judge}', flush=True); time.sleep(30)
     with tempfile.TemporaryDirectory(prefix='convergence-') as d:
         ids = [f'gen_{i:05d}' for i in range(len(gen_pairs))]
         for k, (img, lab) in zip(ids, gen_pairs): save_pair(d, k, img, lab.astype(np.uint8))
@@ -103,9 +101,10 @@ def cmd_run(args):
     db = load()
     points = sorted(int(p) for p in args.points.split(','))
     tag = args.tag or ''
+    from simgen_nb.simgen import RECIPES
+    if not (Path(args.judge)/'config.yaml').exists(): raise SystemExit(f'no judge segmenter run at {args.judge} (see the docstring)')
     for seed in [int(s) for s in args.seeds.split(',')]:
         for recipe in args.recipes.split(','):
-            from simgen_nb.simgen import RECIPES
             r = RECIPES[recipe]
             name = f'{recipe}{tag}-s{seed}'
             run = Path(args.runs)/name
@@ -164,7 +163,7 @@ def cpu_per_step(df):
 
 
 def cmd_report(args):
-    import numpy as np, pandas as pd
+    import pandas as pd
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     db = load()
     df = pd.DataFrame(db['records'])

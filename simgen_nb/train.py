@@ -742,9 +742,8 @@ def make_scheduler(name: str, config, pixel_space: bool = True):
     import diffusers, inspect
     edm = 'sigma_data' in dict(config)
     table = EDM_SCHEDULERS if edm else SCHEDULERS
-    cname = table.get(name, name)
-    cls = getattr(diffusers, cname, None) if cname in table.values() or not name.islower() else None
-    if cls is None or (edm and not cls.__name__.startswith('EDM')) or (not edm and cls.__name__.startswith('EDM')):
+    cls = getattr(diffusers, table.get(name, name), None) if name in table or not name.islower() else None   # a short name or a class name
+    if cls is None or cls.__name__.startswith('EDM') != edm:
         kind = 'an EDM' if edm else 'a VP (DDPM-schedule)'
         raise SimGenError(f'unknown scheduler {name!r} for {kind} model; choose one of {sorted(table)}')
     kw = {}
