@@ -274,9 +274,10 @@ def mean_pm_std(mean, std=None) -> str:
     d = min(8, max(0, 1 - math.floor(math.log10(abs(std)))))
     return f'{mean:.{d}f} ± {std:.{d}f}'
 
-def markdown_table(df, head: str = '', caption_cols: tuple = ()) -> str:
+def markdown_table(df, head: str = '', caption_cols: tuple = (), spread: str = 'over the n seeds') -> str:
     """A narrow Markdown table: each `'<x> mean'`/`'<x> std'` pair becomes one column `x` of 'mean ± std'; columns in
-    `caption_cols` (or non-numeric ones) that hold one value for every row move to the caption, once."""
+    `caption_cols` (or non-numeric ones) that hold one value for every row move to the caption, once; `spread` says what
+    the ± is (default: over the seeds, e.g. 'over 50 KID subsets' for one model's estimator spread)."""
     import pandas as pd
     df = df.copy()
     caption = []
@@ -296,7 +297,7 @@ def markdown_table(df, head: str = '', caption_cols: tuple = ()) -> str:
         else:
             cols.append((c, ['' if pd.isna(v) else str(v) for v in df[c]]))
     out = pd.DataFrame({name: v for name, v in cols})
-    note = ('cells: mean ± std over the n seeds (rounded to the std\'s second significant digit). ' if paired else '') + '; '.join(caption)
+    note = (f'cells: mean ± std {spread} (rounded to the std\'s second significant digit). ' if paired else '') + '; '.join(caption)
     top = head + (f' — {note}' if note and head else note)
     return f'{top}\n\n{out.to_markdown(index=False, disable_numparse=True)}\n'
 
@@ -432,7 +433,7 @@ class Context:
         self._provenance_keys = getattr(self, '_provenance_keys', set()) | set(out)   # the Markdown twin shows them once, in the caption
         return out
 
-    def save_table(self, df, name: str, note: str = '') -> Path:
+    def save_table(self, df, name: str, note: str = '', spread: str = 'over the n seeds') -> Path:
         "Write `figures/<profile>/<name>.csv` (numeric columns) and `.md` (`markdown_table`: mean ± std cells, provenance in the caption)."
         if getattr(df.columns, 'nlevels', 1) > 1:
             df = df.copy(); df.columns = [' '.join(str(p) for p in c if str(p)).strip() for c in df.columns]
@@ -440,8 +441,17 @@ class Context:
         with atomic_path(csv) as tmp: df.to_csv(tmp, index=False)
         head = f'**{self.settings.label or self.profile}**' + (f' — {note}' if note else '')
         keys = tuple(getattr(self, '_provenance_keys', ()))
-        atomic_write_text(md, markdown_table(df.drop(columns=[c for c in ('profile',) if c in df]), head, caption_cols=keys))
+        atomic_write_text(md, markdown_table(df.drop(columns=[c for c in ('profile',) if c in df]), head, caption_cols=keys, spread=spread))
         return csv
+
+    @staticmethod
+    def class_legend(fig, classes: list[dict], **kw):
+        "A class-colour legend (the data set's display colours, as the grids' masks are drawn) right of `fig`'s axes."
+        from matplotlib.patches import Patch
+        import numpy as np
+        handles = [Patch(facecolor=np.array(c['color']) / 255, edgecolor='0.5', label=c['name']) for c in classes]
+        return fig.legend(handles=handles, **({'loc': 'center left', 'bbox_to_anchor': (1.0, 0.5), 'fontsize': 7, 'title': 'classes',
+                                               'title_fontsize': 8} | kw))
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
         "Save a matplotlib figure as `figures/<profile>/<name>.png`."
