@@ -187,9 +187,11 @@ class Settings:
         "The ablation arms' training budget of `model`; None: the headline budget."
         return self.ablation_steps.get(model) if isinstance(self.ablation_steps, dict) else self.ablation_steps
 
-# Seconds per training step of each model's demo network at 32 px, batch 8, measured alone on the 2-core CPU
-# (2 threads; README "Profiles"); the demo budget converts minutes to steps with them.
-STEP_SECONDS = {'simgen': 0.10, 'casdm': 0.17, 'mapgen': 0.22}
+# Seconds per training step of each model's demo network at 32 px, batch 8, on the 2-core CPU (2 threads, nothing else
+# running). SimGen: 0.18 s (bench/results/recipe_step_time.md: edm best 0.19 s, median 0.20 s on a shared machine; the
+# demo reproduction's own log, best 50-step windows, 0.17 s); CASDM's and the map generator's from the last demo's logs.
+# The demo budget converts minutes to steps with them.
+STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.17, 'mapgen': 0.22}
 
 def steps_in(model: str, minutes: float) -> int:
     "Training steps of `model` that fit `minutes` on the 2-core CPU (rounded to hundreds)."
@@ -206,7 +208,7 @@ DEMO_BUDGET = {
     'E3 CASDM (3 losses x 3 seeds, 600 steps each)': 15,
     'E5 downstream segmenters (800 steps each)': 20,
     'E7 unified SimGen (3 seeds, 10 min each)': 30,
-    'sampling and scoring (500 pairs per arm, 25 sampler steps)': 20,
+    'sampling and scoring (500 pairs per arm, 25 sampler steps; E6: 4 samplers on 500)': 45,
 }
 
 SETTINGS = {
@@ -219,7 +221,7 @@ SETTINGS = {
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
     # demo: the budget table DEMO_BUDGET (about 4 hours on a 2-core CPU, run in the background and resumed)
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
-                      samplers=(('reference', None, 64), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
+                      samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 40), 'casdm': 600, 'mapgen': 600},
                       ablation_steps={'simgen': steps_in('simgen', 10), 'casdm': 600, 'mapgen': 600}, budget=DEMO_BUDGET,
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
