@@ -21,8 +21,8 @@ class SimGenError(Exception):
     "A problem with the user's input or run, with a message that names the file (or step) and what is wrong."
 
 # %% ../nbs/00a_core.ipynb #dd165b94
-EXTRAS = {'open_clip': 'clip', 'segmentation_models_pytorch': 'segment', 'papermill': 'reproduce', 'nbformat': 'reproduce',
-          'nbconvert': 'reproduce', 'seaborn': 'reproduce'}
+EXTRAS = {'pytorch_fid': 'fid', 'open_clip': 'clip', 'segmentation_models_pytorch': 'segment', 'papermill': 'reproduce',
+          'nbformat': 'reproduce', 'nbconvert': 'reproduce', 'seaborn': 'reproduce'}
 
 def need(module: str, extra: str | None = None):
     "Import an optional dependency, or raise a `SimGenError` naming the `pip install` that provides it."

@@ -38,9 +38,8 @@ INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 INCEPTION_ENV = 'SIMGEN_NB_INCEPTION_WEIGHTS'
 
 def _fid_blocks():
-    try: from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
-    except ImportError as e: raise SimGenError("the FID Inception needs the package 'pytorch-fid' (pip install pytorch-fid)") from e
-    return FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+    inc = need('pytorch_fid.inception', 'fid')     # the [fid] extra: a SimGenError naming the pip install if missing
+    return inc.FIDInceptionA, inc.FIDInceptionC, inc.FIDInceptionE_1, inc.FIDInceptionE_2
 
 def fid_inception_v3() -> nn.Module:
     "The FID Inception-v3 architecture (torchvision's, 1008 classes, pytorch-fid's patched blocks); weights uninitialised (load or init them)."

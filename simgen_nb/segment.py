@@ -478,6 +478,7 @@ def per_class_table(results: dict[str, dict], rare: list[int] = ()):
 
 # %% ../nbs/10_segment.ipynb #ea0d7242
 def _train_cmd(args) -> int:
+    need('segmentation_models_pytorch', 'segment')          # the [segment] extra: say so before reading any data
     over = {k: getattr(args, k) for k in ('arch', 'encoder', 'encoder_weights', 'steps', 'batch_size', 'size', 'lr', 'dice_weight',
                                           'seed', 'device', 'num_workers', 'decoder_width', 'warmup_steps')}
     if args.augment is not None: over['augment'] = args.augment

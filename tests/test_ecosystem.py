@@ -273,7 +273,19 @@ def test_missing_extra_names_the_pip_install():
     import configparser
     cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
     core = cfg['DEFAULT']['requirements']
-    for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch'): assert heavy not in core
+    for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch', 'pytorch-fid'): assert heavy not in core
+    with pytest.raises(SimGenError, match=r"pip install 'simgen_nb\[fid\]'"): need('pytorch_fid.not_there')   # the extra found from the package name
+    assert 'pytorch-fid' in cfg['DEFAULT']['fid_requirements'] and 'pytorch-fid' in cfg['DEFAULT']['reproduce_requirements']
+
+
+def test_reproduce_without_its_extra_says_so_once(tmp_path, monkeypatch):
+    "`simgen-nb reproduce` in a light install: one message naming `pip install 'simgen_nb[reproduce]'`, before anything runs."
+    from simgen_nb.core import SimGenError
+    from simgen_nb.reproduce import reproduce
+    monkeypatch.setitem(sys.modules, 'papermill', None)            # as if not installed: importing it raises ImportError
+    with pytest.raises(SimGenError, match=r"pip install 'simgen_nb\[reproduce\]'"):
+        reproduce('ci', root=tmp_path, experiments_dir=ROOT/'nbs'/'experiments', progress=False)
+    assert not (tmp_path/'runs').exists() and not (tmp_path/'figures').exists()
 
 
 def test_readme_python_section_runs(runs, tmp_path, monkeypatch):
