@@ -17,9 +17,10 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-# optional extras: [clip] the map generator's text encoder and CLIP features, [segment] the downstream segmenter,
-# [reproduce] the experiment notebooks (papermill, Jupyter kernel, figures); [all] = all of them; [dev] includes all
-extras = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('clip', 'segment', 'reproduce')}
+# optional extras: [fid] the FID Inception network (pytorch-fid's blocks; also 'random-inception'), [clip] the map
+# generator's text encoder and CLIP features, [segment] the downstream segmenter, [reproduce] the experiment notebooks
+# (papermill, Jupyter kernel, figures); [all] = all of them; [dev] includes all
+extras = {k: shlex.split(cfg.get(f'{k}_requirements', '')) for k in ('fid', 'clip', 'segment', 'reproduce')}
 extras['all'] = sorted({r for v in extras.values() for r in v})
 extras['dev'] = extras['all'] + dev_requirements
 min_python = cfg['min_python']

@@ -21,7 +21,7 @@ K = 8
 
 def batch(size, bs):
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(bs, 3, size, size, generator=g) * 2 - 1
+    x = torch.rand(bs, 3, size, size, generator=g)          # [0, 1], as a data set yields (the task converts)
     y = torch.randint(0, K, (bs, size, size), generator=g)
     y[:, : size // 4, : size // 4] = 0                      # a large class beside small ones
     return {'image': x, 'labels': y}

@@ -39,7 +39,7 @@ def bench_net():
             for m in self.body:
                 if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, nonlinearity='relu', generator=g); nn.init.zeros_(m.bias)
             self.freeze()
-        def forward(self, x): return self.body(x).mean((2, 3))
+        def forward(self, x): return self.body(x * 2 - 1).mean((2, 3))   # handed [0, 1] (the convention); works in [-1, 1], as recorded
     return BenchNet()
 
 
@@ -65,7 +65,7 @@ def run_one(impl: str, n: int, batch: int, res: int) -> dict:
             else:
                 x = torch.randint(0, 256, (k, 3, res, res), generator=g, dtype=torch.uint8)
             t = time.perf_counter()
-            if impl == 'torchmetrics-FID': x = x.float().div(127.5).sub(1)   # its float input, converted in the timed region
+            if impl == 'torchmetrics-FID': x = x.float().div(255)   # its float input ([0, 1], what ours hands the net), converted in the timed region
             m.update(x, real=real); spent += time.perf_counter() - t
             loop_peak = max(loop_peak, rss_mib())
     t = time.perf_counter(); value = m.compute(); spent += time.perf_counter() - t
@@ -93,7 +93,7 @@ def interleaved(n: int, batch: int, res: int) -> list[dict]:
             for name in names[r:] + names[:r]:       # rotate who goes first: the first after a fresh batch pays for cold caches
                 m = ms[name]; t = time.perf_counter()
                 if name == 'simgen_nb-SID-mask': m.update(y, real=real)
-                elif name == 'torchmetrics-FID': m.update(x.float().div(127.5).sub(1), real=real)
+                elif name == 'torchmetrics-FID': m.update(x.float().div(255), real=real)
                 else: m.update(x, real=real)
                 spent[name] += time.perf_counter() - t
     rows = []

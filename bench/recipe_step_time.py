@@ -28,7 +28,7 @@ def main():
     classes = {'name': 'bench', 'ignore_index': 255, 'classes': [{'id': k, 'name': f'c{k}', 'color': [k * 19 % 256, k * 57 % 256, k * 101 % 256]} for k in range(K)]}
     g = torch.Generator().manual_seed(0)
     B = args.batch_size
-    batch = {'image': torch.rand(B, 3, 32, 32, generator=g) * 2 - 1, 'labels': torch.randint(0, K, (B, 32, 32), generator=g)}
+    batch = {'image': torch.rand(B, 3, 32, 32, generator=g), 'labels': torch.randint(0, K, (B, 32, 32), generator=g)}
     variants = {}
     for r in RECIPES: variants[r] = dict(recipe=r)
     variants['paper+bf16'] = dict(recipe='paper', bf16=True)

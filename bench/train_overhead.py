@@ -21,7 +21,7 @@ class RandomPairs(torch.utils.data.Dataset):
     "In-memory random image + label pairs (no disk I/O in either loop)."
     def __init__(self, n, size, K):
         g = torch.Generator().manual_seed(0)
-        self.x = torch.rand(n, 3, size, size, generator=g) * 2 - 1
+        self.x = torch.rand(n, 3, size, size, generator=g)          # [0, 1], as a data set yields
         self.y = torch.randint(0, K, (n, size, size), generator=g)
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return {'image': self.x[i], 'labels': self.y[i], 'id': f'r{i:04d}'}
@@ -61,6 +61,7 @@ def run_plain(args, task, ds, use_ema=True):
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
     from simgen_nb.simgen import joint_sample
+    from simgen_nb.core import pixels_to_model
     dev = torch.device(args.device)
     torch.manual_seed(0)
     model = task.build_model().to(dev)
@@ -78,7 +79,7 @@ def run_plain(args, task, ds, use_ema=True):
             t_start, c_start = time.perf_counter(), time.process_time()
         try: batch = next(it)
         except StopIteration: it = iter(loader); batch = next(it)
-        x0 = joint_sample(batch['image'].to(dev), batch['labels'].to(dev), task.palette.to(dev))
+        x0 = joint_sample(pixels_to_model(batch['image'].to(dev)), batch['labels'].to(dev), task.palette.to(dev))   # the data set's [0, 1] -> [-1, 1]
         noise = torch.randn_like(x0)
         t = torch.randint(0, noise_sched.config.num_train_timesteps, (x0.shape[0],), device=dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):

@@ -14,7 +14,7 @@ from PIL import Image
 from diffusers import DiffusionPipeline, DDPMScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
-from .core import SimGenError
+from .core import SimGenError, pixels_to_model
 from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 from .spade import SPADEUNet
 from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
@@ -166,7 +166,7 @@ class CASDMTask(Task):
 
     def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
         c, raw = self.config, unwrap(model)
-        x0, labels = batch['image'].to(raw.dtype), batch['labels']
+        x0, labels = pixels_to_model(batch['image'], what='CASDM training images').to(raw.dtype), batch['labels']   # uint8 / [0, 1] -> [-1, 1]
         B = x0.shape[0]
         t = rng.randint(c.num_train_timesteps)
         eps = rng.randn(*x0.shape[1:]).to(x0.dtype)
@@ -289,7 +289,7 @@ def heldout_figure(pipeline: CASDMPipeline, data_root, split: str = 'test', n: i
     maps = torch.stack([it['labels'] for it in items])
     gen = pipeline(maps, steps, guidance, sample_generators(seed, range(len(items))), output_type='np').images
     row = lambda arrs: np.concatenate(list(arrs), 1)
-    real = [((it['image'].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8) for it in items]
+    real = [(it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8) for it in items]
     grid = np.concatenate([row(colorize(maps.numpy(), ds.colors, ignore_index=ds.ignore_index)), row(real),
                            row((gen * 255).round().astype(np.uint8))], 0)
     img = Image.fromarray(grid)

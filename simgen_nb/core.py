@@ -10,18 +10,19 @@ from pathlib import Path
 import numpy as np                  # torch is imported where used: `simgen-nb --help` and `data validate` stay light
 
 # %% auto #0
-__all__ = ['EXTRAS', 'FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'SimGenError',
-           'need', 'fault_point', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'sha256_file',
-           'closing_line', 'check_out', 'make_out', 'RunLock', 'remove_stray_tmp', 'int_range', 'float_range',
-           'derive_seed', 'generator', 'default_device']
+__all__ = ['EXTRAS', 'FAULT_HOOK', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'unit_float', 'UNIT', 'MODEL',
+           'PIXEL_SLACK', 'SimGenError', 'need', 'fault_point', 'atomic_path', 'atomic_write_bytes',
+           'atomic_write_text', 'sha256_file', 'closing_line', 'check_out', 'make_out', 'RunLock', 'remove_stray_tmp',
+           'int_range', 'float_range', 'derive_seed', 'generator', 'default_device', 'PixelRangeError',
+           'pixels_to_model', 'pixels_to_unit']
 
 # %% ../nbs/00a_core.ipynb #0f0b5e4a
 class SimGenError(Exception):
     "A problem with the user's input or run, with a message that names the file (or step) and what is wrong."
 
 # %% ../nbs/00a_core.ipynb #dd165b94
-EXTRAS = {'open_clip': 'clip', 'segmentation_models_pytorch': 'segment', 'papermill': 'reproduce', 'nbformat': 'reproduce',
-          'nbconvert': 'reproduce', 'seaborn': 'reproduce'}
+EXTRAS = {'pytorch_fid': 'fid', 'open_clip': 'clip', 'segmentation_models_pytorch': 'segment', 'papermill': 'reproduce',
+          'nbformat': 'reproduce', 'nbconvert': 'reproduce', 'seaborn': 'reproduce'}
 
 def need(module: str, extra: str | None = None):
     "Import an optional dependency, or raise a `SimGenError` naming the `pip install` that provides it."
@@ -238,3 +239,49 @@ def default_device() -> torch.device:
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+# %% ../nbs/00a_core.ipynb #d9f5dff0
+UNIT = (0.0, 1.0)        # float images at every public boundary (uint8 images are [0, 255])
+MODEL = (-1.0, 1.0)      # what the networks work in, inside
+PIXEL_SLACK = 0.1        # floats may stray this fraction of their range outside it (resampling overshoot); then clamped
+
+class PixelRangeError(SimGenError, ValueError):
+    "Float images outside the value range they are read in ([0, 1] unless `value_range=` says otherwise)."
+
+def _pixels(images, value_range, what: str):
+    "(float32 tensor clamped to `value_range`, (lo, hi)); uint8 is returned as it is; a `PixelRangeError` when floats lie outside."
+    import torch
+    x = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images))
+    lo, hi = map(float, value_range)
+    if not hi > lo: raise SimGenError(f'{what}: value_range {tuple(value_range)} must be (low, high) with low < high')
+    if x.dtype == torch.uint8: return x, (lo, hi)
+    if not x.is_floating_point():
+        raise SimGenError(f'{what}: images must be uint8 in [0, 255] or floats in {[lo, hi]}, got {x.dtype}')
+    x = x.float()
+    if x.numel():
+        mn, mx = (float(v) for v in torch.aminmax(x.detach()))
+        slack = PIXEL_SLACK * (hi - lo)
+        if mn < lo - slack or mx > hi + slack:
+            raise PixelRangeError(
+                f'{what}: float values in [{mn:.3g}, {mx:.3g}] lie outside {[lo, hi]}, the range floats are read in. '
+                + ('Floats are [0, 1] by convention (uint8: [0, 255]); for another range say it: value_range=(-1, 1) '
+                   '(or (0, 255), ...).' if (lo, hi) == UNIT else 'Give the value_range they are in.'))
+    return x.clamp(lo, hi), (lo, hi)
+
+def pixels_to_model(images, value_range: tuple[float, float] = UNIT, what: str = 'images') -> torch.Tensor:
+    "uint8 `[0, 255]`, or floats in `value_range` (default `[0, 1]`) -> float32 in `[-1, 1]`, the networks' range."
+    import torch
+    x, (lo, hi) = _pixels(images, value_range, what)
+    if x.dtype == torch.uint8: return x.float().div(127.5).sub(1.0)
+    if (lo, hi) == UNIT: return x.mul(2).sub(1.0)      # k/255 * 2 - 1 equals k/127.5 - 1 exactly (all k in 0..255)
+    if (lo, hi) == MODEL: return x
+    return x.sub(lo).div(hi - lo).mul(2).sub(1.0)
+
+def pixels_to_unit(images, value_range: tuple[float, float] = UNIT, what: str = 'images') -> torch.Tensor:
+    "uint8 `[0, 255]`, or floats in `value_range` (default `[0, 1]`) -> float32 in `[0, 1]`, the public convention."
+    import torch
+    x, (lo, hi) = _pixels(images, value_range, what)
+    if x.dtype == torch.uint8: return x.float().div(255)
+    if (lo, hi) == UNIT: return x
+    if (lo, hi) == MODEL: return x.add(1).div(2)
+    return x.sub(lo).div(hi - lo)

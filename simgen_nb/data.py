@@ -8,7 +8,7 @@ import json, os, warnings
 from pathlib import Path
 import numpy as np                  # torch is imported where used, so `simgen-nb data validate` does not load it
 from PIL import Image
-from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, generator
+from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, generator, UNIT, MODEL
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'FORMAT_VERSION', 'SPLIT_NAMES', 'DataError', 'read_image', 'read_mask', 'save_pair', 'write_metadata',
@@ -277,10 +277,12 @@ def random_transform(shape: tuple[int, int], g: torch.Generator | None = None) -
 
 # %% ../nbs/01_data.ipynb #1dddc558
 class SegmentationDataset:
-    "Paired image + label-map data set in the common format (map-style: any `torch.utils.data.DataLoader` takes it)."
+    "Paired image + label-map data set in the common format (map-style: any `torch.utils.data.DataLoader` takes it); images float in [0, 1]."
     def __init__(self, root: str | os.PathLike, split: str = 'train', size: int | tuple[int, int] | None = None,
-                 augment: bool = False, seed: int | None = None, cache: bool = False):
+                 augment: bool = False, seed: int | None = None, cache: bool = False, value_range: tuple[float, float] = UNIT):
         self.root, self.split, self.size, self.augment, self.seed = Path(root), split, size, augment, seed
+        self.value_range = tuple(map(float, value_range))
+        if not self.value_range[1] > self.value_range[0]: raise DataError(f'SegmentationDataset: value_range {value_range} must be (low, high), low < high')
         meta = read_classes(self.root)
         self.name, self.classes = meta['name'], meta['classes']
         self.num_classes, self.ignore_index = len(self.classes), meta['ignore_index']
@@ -359,7 +361,11 @@ class SegmentationDataset:
         if self.augment:
             g = generator(self.seed, self.epoch, i) if self.seed is not None else None
             img, lab = transform_pair(img, lab, **random_transform(lab.shape, g))
-        image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+        image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
+        lo, hi = self.value_range
+        if (lo, hi) == UNIT: image = image.div(255)
+        elif (lo, hi) == MODEL: image = image.div(127.5).sub(1.0)       # the arithmetic of the [-1, 1] items of earlier versions
+        else: image = image.div(255).mul(hi - lo).add(lo)
         return {'image': image, 'labels': torch.from_numpy(np.ascontiguousarray(lab)).long(), 'id': self.ids[i]}
 
     def __repr__(self):

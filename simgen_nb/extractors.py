@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import SimGenError, need
+from .core import SimGenError, need, UNIT, pixels_to_model, pixels_to_unit
 
 # %% auto #0
 __all__ = ['INCEPTION_URL', 'INCEPTION_FILE', 'INCEPTION_ENV', 'FEATURES', 'Extractor', 'fid_inception_v3',
@@ -18,7 +18,7 @@ __all__ = ['INCEPTION_URL', 'INCEPTION_FILE', 'INCEPTION_ENV', 'FEATURES', 'Extr
 
 # %% ../nbs/09a_extractors.ipynb #c522d245
 class Extractor(nn.Module):
-    "Base class: images float (B,3,H,W) in [-1,1] -> features (B, num_features); always in eval mode."
+    "Base class: images (B,3,H,W), uint8 or floats in [0,1] (or `value_range`) -> features (B, num_features); always in eval mode."
     name: str = 'extractor'
     num_features: int = 0
     preprocess: str = 'none'
@@ -27,6 +27,9 @@ class Extractor(nn.Module):
         "Put in eval mode and stop gradients."
         for p in self.parameters(): p.requires_grad_(False)
         return self.eval()
+    def model_input(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        "The images as float32 in [-1, 1], the range the networks below work in (a `PixelRangeError` for floats outside `value_range`)."
+        return pixels_to_model(x, value_range, f'{self.name} features')
     def __repr__(self): return f'{type(self).__name__}(name={self.name!r}, num_features={self.num_features}, preprocess={self.preprocess!r})'
 
 # %% ../nbs/09a_extractors.ipynb #22fa37fc
@@ -35,9 +38,8 @@ INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 INCEPTION_ENV = 'SIMGEN_NB_INCEPTION_WEIGHTS'
 
 def _fid_blocks():
-    try: from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
-    except ImportError as e: raise SimGenError("the FID Inception needs the package 'pytorch-fid' (pip install pytorch-fid)") from e
-    return FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+    inc = need('pytorch_fid.inception', 'fid')     # the [fid] extra: a SimGenError naming the pip install if missing
+    return inc.FIDInceptionA, inc.FIDInceptionC, inc.FIDInceptionE_1, inc.FIDInceptionE_2
 
 def fid_inception_v3() -> nn.Module:
     "The FID Inception-v3 architecture (torchvision's, 1008 classes, pytorch-fid's patched blocks); weights uninitialised (load or init them)."
@@ -105,9 +107,9 @@ class InceptionExtractor(Extractor):
             self.name, self.weights = 'inception', str(path)
         self.freeze()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
         n = self.net
-        x = F.interpolate(x.float(), size=(299, 299), mode='bilinear', align_corners=False)
+        x = F.interpolate(self.model_input(x, value_range), size=(299, 299), mode='bilinear', align_corners=False)
         x = n.maxpool1(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))))
         x = n.maxpool2(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)))
         for b in ('Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c'):
@@ -128,10 +130,11 @@ class SegmenterExtractor(Extractor):
     preprocess = 'native'
     def __init__(self, segmenter: nn.Module | Callable, name: str = 'segmenter', probe_size: int = 64):
         super().__init__()
-        self.fn = segmenter
+        self.fn, self.reads_pixels = segmenter, False
         try:
             from simgen_nb.segment import Segmenter, SegmenterFeatures
-            if isinstance(segmenter, Segmenter): self.fn = SegmenterFeatures(segmenter)  # its resize + normalisation, deepest stage
+            if isinstance(segmenter, Segmenter):    # its pixel reading, resize and normalisation, deepest stage
+                self.fn, self.reads_pixels = SegmenterFeatures(segmenter), True
         except ImportError: pass
         if self.fn is segmenter and getattr(segmenter, 'encoder', None) is not None: self.fn = segmenter.encoder
         self.cacheable = isinstance(self.fn, nn.Module)   # a plain function's weights cannot be fingerprinted
@@ -141,7 +144,9 @@ class SegmenterExtractor(Extractor):
         with torch.no_grad(): self.num_features = int(_pool(self.fn(torch.zeros(1, 3, probe_size, probe_size, device=dev))).shape[1])
         if isinstance(self.fn, nn.Module):
             for p in self.fn.parameters(): p.requires_grad_(False)
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return _pool(self.fn(x))
+    def forward(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        if self.reads_pixels: return _pool(self.fn(x, value_range))
+        return _pool(self.fn(pixels_to_unit(x, value_range, f'{self.name} features')))
 
 # %% ../nbs/09a_extractors.ipynb #398efcc5
 class CLIPExtractor(Extractor):
@@ -163,8 +168,8 @@ class CLIPExtractor(Extractor):
         self.preprocess = f'bicubic{self.size[0]}-clip-norm'
         self.num_features = int(self.net.output_dim)
         self.freeze()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x.float(), size=self.size, mode='bicubic', align_corners=False).clamp(-1, 1)
+    def forward(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        x = F.interpolate(self.model_input(x, value_range), size=self.size, mode='bicubic', align_corners=False).clamp(-1, 1)
         return self.net(((x + 1) / 2 - self.mean) / self.std).float()
 
 # %% ../nbs/09a_extractors.ipynb #1590f4e1

@@ -13,13 +13,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchmetrics import Metric
-from .core import SimGenError, atomic_path, atomic_write_text, sha256_file, default_device
+from .core import SimGenError, PixelRangeError, UNIT, MODEL, pixels_to_unit, atomic_path, atomic_write_text, sha256_file, default_device
 from .extractors import Extractor, get_extractor, FEATURES
 from .palette import colorize, IGNORE_INDEX
 from .scores import confusion_matrix, seg_scores, SegScores   # re-exported: simgen_nb.metrics.seg_scores keeps working
 
 # %% auto #0
-__all__ = ['SID_REGION_FILL', 'UNIT', 'MODEL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FRECHET_SAMPLES_PER_DIM', 'FeatureStats',
+__all__ = ['SID_REGION_FILL', 'STATS_VERSION', 'CACHE_DIR', 'METRICS', 'FRECHET_SAMPLES_PER_DIM', 'FeatureStats',
            'frechet_distance', 'fid_from_stats', 'poly_mmd2', 'kid_from_features', 'sid_mask_render',
            'sid_region_images', 'to_unit', 'extract', 'FID', 'SIDMask', 'KID', 'SIDRegion', 'region_features',
            'sid_region_from_stats', 'segment_batch', 'extractor_fingerprint', 'dataset_fingerprint', 'stats_key',
@@ -128,30 +128,22 @@ def sid_mask_render(labels: torch.Tensor, colors) -> torch.Tensor:
         raise SimGenError(f'SID-mask: labels {torch.unique(lab[bad])[:8].tolist()} are not class ids 0..{K-1} nor {IGNORE_INDEX}')
     return table.to(lab.device)[lab.clamp(max=K)].permute(0, 3, 1, 2)   # ignore (255) -> row K
 
-SID_REGION_FILL = 0.0
+SID_REGION_FILL = 0.5      # mid grey, in [0, 1] as every image here
 
 def sid_region_images(images: torch.Tensor, labels: torch.Tensor, k: int, fill: float = SID_REGION_FILL) -> torch.Tensor:
-    "SID-region's input for class k: images (B,3,H,W) with every pixel outside class k set to `fill`."
+    "SID-region's input for class k: images (B,3,H,W) floats in [0, 1] with every pixel outside class k set to `fill`."
     return torch.where((labels == k).unsqueeze(1), images, torch.full_like(images, fill))
 
 # %% ../nbs/09_metrics.ipynb #43b9e4d4
-UNIT = (0.0, 1.0)              # float images at the public boundary: [0, 1] (the diffusers pipelines' output)
-MODEL = (-1.0, 1.0)            # what the networks (and the extractors) work in
-
 def to_unit(images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
-    "uint8 [0,255] or float images in `value_range` (default [0,1]) -> float32 [-1,1], 8-bit quantised unless `quantize=False`."
-    if images.dtype == torch.uint8: return images.float().div_(127.5).sub_(1.0)
-    if not images.is_floating_point(): raise SimGenError(f'images must be uint8 in [0, 255] or floats in {list(value_range)}, got {images.dtype}')
-    lo, hi = map(float, value_range)
-    if (lo, hi) == MODEL:                                        # the models' own range: unchanged arithmetic
-        x = images.float().clamp(-1, 1)
-        return x.add_(1).mul_(127.5).round_().div_(127.5).sub_(1.0) if quantize else x
-    x = images.float().sub(lo).div_(hi - lo).clamp_(0, 1)       # -> [0, 1]
-    return x.mul_(255).round_().div_(127.5).sub_(1.0) if quantize else x.mul_(2).sub_(1.0)
+    "uint8 [0,255] or float images in `value_range` (default [0,1]) -> float32 [0,1], 8-bit quantised unless `quantize=False`."
+    x = pixels_to_unit(images, value_range)                 # a PixelRangeError for floats outside `value_range`
+    if images.dtype == torch.uint8 or not quantize: return x
+    return x.mul_(255).round_().div_(255)                  # x is a fresh tensor (pixels_to_unit clamps into one)
 
 @torch.no_grad()
 def extract(extractor: Callable, images: torch.Tensor, quantize: bool = True, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
-    "Features (B, d) float64 on the CPU of `images` (uint8, or floats in `value_range`), moved to the extractor's device."
+    "Features (B, d) float64 on the CPU of `images` (uint8, or floats in `value_range`), handed to the extractor as floats in [0, 1] on its device."
     dev = next((p.device for p in extractor.parameters()), None) if isinstance(extractor, nn.Module) else None
     x = to_unit(images, quantize, value_range)
     f = extractor(x.to(dev) if dev is not None else x)
@@ -253,7 +245,7 @@ class SIDRegion(Metric):
     def update(self, images: torch.Tensor, labels: torch.Tensor, real: bool) -> None:
         side = 'real' if real else 'fake'
         n, s, o = getattr(self, f'{side}_n'), getattr(self, f'{side}_sum'), getattr(self, f'{side}_outer')
-        for k, f in region_features(self.extractor, to_unit(images, self.quantize, self.value_range), labels, self.K, self.fill, MODEL).items():
+        for k, f in region_features(self.extractor, to_unit(images, self.quantize, self.value_range), labels, self.K, self.fill).items():
             f = f.to(s.device); n[k] += f.shape[0]; s[k] += f.sum(0); o[k].addmm_(f.T, f)
     def compute(self) -> dict:
         st = lambda side: [FeatureStats.from_sums(float(getattr(self, f'{side}_n')[k]), getattr(self, f'{side}_sum')[k].cpu(),
@@ -264,12 +256,12 @@ class SIDRegion(Metric):
 @torch.no_grad()
 def region_features(extractor, images: torch.Tensor, labels: torch.Tensor, num_classes: int, fill: float = SID_REGION_FILL,
                     value_range: tuple[float, float] = UNIT) -> dict[int, torch.Tensor]:
-    "Class id -> features (n_k, d) of SID-region images (uint8 or floats in `value_range`) of the classes in the batch; `fill` is in [-1, 1]."
+    "Class id -> features (n_k, d) of SID-region images (uint8 or floats in `value_range`) of the classes in the batch; `fill` is in [0, 1]."
     images = to_unit(images, False, value_range)
     present = [(b, k) for b in range(len(labels)) for k in torch.unique(labels[b]).tolist() if 0 <= k < num_classes]
     if not present: return {}
     x = torch.stack([sid_region_images(images[b:b+1], labels[b:b+1].to(images.device), k, fill)[0] for b, k in present])
-    f = extract(extractor, x, quantize=False, value_range=MODEL)
+    f = extract(extractor, x, quantize=False)
     ks = torch.tensor([k for _, k in present])
     return {int(k): f[ks == k] for k in ks.unique()}
 
@@ -286,7 +278,7 @@ def sid_region_from_stats(real: list[FeatureStats], fake: list[FeatureStats], na
 # %% ../nbs/09_metrics.ipynb #5ff16d0c
 @torch.no_grad()
 def segment_batch(segmenter: Callable, images: torch.Tensor) -> torch.Tensor:
-    "Labels (B,H,W) predicted by `segmenter` (logits are upsampled to the images' size and arg-maxed)."
+    "Labels (B,H,W) predicted by `segmenter` for images (B,3,H,W) in [0, 1] (logits are upsampled to the images' size and arg-maxed)."
     dev = next((p.device for p in segmenter.parameters()), None) if isinstance(segmenter, nn.Module) else None
     out = segmenter(images.to(dev) if dev is not None else images)
     if out.dim() == 4:
@@ -412,12 +404,12 @@ def scan_folder(root, extractor=None, wants: Iterable[str] = ('image',), split: 
     for items in tqdm(list(_batches(ds, batch_size)) if progress else _batches(ds, batch_size), desc=f'metrics {Path(root).name}/{split}', disable=not progress):
         x = torch.stack([i['image'] for i in items]); y = torch.stack([i['labels'] for i in items])
         if acc['image'] is not None or acc['features'] is not None:
-            f = extract(extractor, x, quantize=False, value_range=MODEL)     # SegmentationDataset's images are in [-1, 1]
+            f = extract(extractor, x, quantize=False)     # SegmentationDataset's images: floats in [0, 1], already 8-bit
             if acc['image'] is not None: acc['image'].update(f)
             if acc['features'] is not None: acc['features'].append(f.float())
         if acc['mask'] is not None: acc['mask'].update(extract(extractor, sid_mask_render(y, colors)))
         if acc['region'] is not None:
-            for k, f in region_features(extractor, x, y, ds.num_classes, fill, MODEL).items(): acc['region'][k].update(f)
+            for k, f in region_features(extractor, x, y, ds.num_classes, fill).items(): acc['region'][k].update(f)
         if acc['alignment'] is not None: acc['alignment'].update(segment_batch(segmenter, x), y)
     for w in todo:
         if w == 'alignment': out[w] = acc[w].compute(); continue
@@ -498,7 +490,7 @@ def evaluate(real, fake, metrics: Iterable[str] = ('fid', 'kid'), features: str 
             'extractor': None if ex is None else {'name': name, 'preprocess': getattr(ex, 'preprocess', None),
                                                    'num_features': getattr(ex, 'num_features', None), 'weights_sha256': extractor_fingerprint(ex)},
             'size': size, 'seed': seed, 'sid_definitions': {'SID-mask': 'Frechet distance of features of masks rendered in the native colours',
-                                                             'SID-region': f'per-class Frechet distance of images with pixels outside the class set to {SID_REGION_FILL}'},
+                                                             'SID-region': f'per-class Frechet distance of images with pixels outside the class set to {SID_REGION_FILL} (mid grey in [0, 1])'},
             'notes': notes, 'simgen_nb_version': __version__}
 
 class SampleSizeWarning(UserWarning):

@@ -20,7 +20,7 @@ __all__ = ['CONVERTER_VERSION', 'CONVERTERS', 'CHOLECSEG8K_CLASSES', 'CHOLECSEG8
            'SISVSE_CLASSES', 'read_code_mask', 'read_color_mask', 'Unmapped', 'code_lut', 'map_codes', 'map_colors',
            'split_groups', 'Sample', 'distinct_colors', 'class_table', 'Converter', 'register', 'convert',
            'CholecSeg8k', 'EndoVis2017', 'EndoVis2018', 'CaDIS', 'M2caiSeg', 'SISVSE', 'add_prepare_args',
-           'register_cli', 'script_main']
+           'register_cli', 'script_parser', 'script_main']
 
 # %% ../nbs/01a_prepare.ipynb #cf80d145
 def _open_raw(path: Path, what: str) -> Image.Image:
@@ -566,9 +566,16 @@ def add_prepare_args(p: argparse.ArgumentParser, name: str | None = None):
     if name is None: p.add_argument('name', choices=sorted(CONVERTERS), help='data set')
     p.add_argument('--src', required=True, help='the raw data set folder, as downloaded and unpacked')
     p.add_argument('--dst', required=True, help='output folder (common format)')
-    p.add_argument('--task', default=None, help="label task: endovis2017 parts|types|binary, cadis I|II|III, sisvse fold 1|2|3 (default: the set's first)")
-    p.add_argument('--val', default=None, help='comma-separated videos/patients for val (overrides the default split)')
-    p.add_argument('--test', default=None, help='comma-separated videos/patients for test (overrides the default split)')
+    tasks = lambda c: '|'.join(t for t in c.tasks if t is not None)
+    if name is None:
+        p.add_argument('--task', default=None, help='label task: ' + ', '.join(f'{c.name} {tasks(c)}' for c in CONVERTERS.values() if c.default_task)
+                       + ' (default: ' + ', '.join(f'{c.name} {c.default_task}' for c in CONVERTERS.values() if c.default_task) + '; the others have one)')
+    elif CONVERTERS[name].default_task is not None:
+        p.add_argument('--task', default=None, help=f'label task: {tasks(CONVERTERS[name])} (default: {CONVERTERS[name].default_task})')
+    else: p.add_argument('--task', default=None, help=f'label task (default: none; {CONVERTERS[name].title} has one)')
+    split = "(default: the set's official split, else a split by video/patient seeded by --seed)"
+    p.add_argument('--val', default=None, help=f'comma-separated videos/patients for val {split}')
+    p.add_argument('--test', default=None, help=f'comma-separated videos/patients for test {split}')
     p.add_argument('--size', type=int_range(8), default=None, help='resize every pair to SIZE x SIZE (bilinear image, nearest mask; default: native size)')
     p.add_argument('--tolerance', type=int_range(0, 255), default=0, help='colour-coded sets: accept colours within this per-channel distance')
     p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the video split where the set has no official one')
@@ -591,10 +598,17 @@ def register_cli(commands) -> None:
                                                       'Known: ' + ', '.join(sorted(CONVERTERS)))
     add_prepare_args(p); p.set_defaults(func=_prepare_cmd)
 
+def script_parser(name: str) -> argparse.ArgumentParser:
+    "The parser of `data_prep/<name>.py`: `simgen-nb data prepare`'s flags with NAME fixed, every default shown (`cli.Parser`)."
+    from simgen_nb.cli import Parser
+    p = Parser(prog=f'data_prep/{name}.py', description=f'Convert {CONVERTERS[name].title} to the common format.',
+               epilog=f'the same as: simgen-nb data prepare {name} ...; where to get the data and its licence: data_prep/README.md')
+    add_prepare_args(p, name)
+    return p
+
 def script_main(name: str, argv: list[str] | None = None) -> int:
     "Entry point of `data_prep/<name>.py`: same flags as `simgen-nb data prepare` without NAME."
-    p = argparse.ArgumentParser(prog=f'data_prep/{name}.py', description=f'Convert {CONVERTERS[name].title} to the common format.')
-    add_prepare_args(p, name)
+    p = script_parser(name)
     args = p.parse_args(argv)
     try: return _prepare_cmd(args, name)
     except SimGenError as e: print(f'{p.prog}: error: {e}', file=sys.stderr); return 1

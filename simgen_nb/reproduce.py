@@ -81,8 +81,7 @@ def _table_html(csv: Path) -> str:
 
 def write_report(outcomes: list[Outcome], figures: Path, runs: Path, out: Path, profile: str) -> Path:
     "Render the executed notebooks to HTML and write `out/index.html` with every table and figure of `figures`."
-    from nbconvert import HTMLExporter
-    import nbformat
+    HTMLExporter, nbformat = need('nbconvert', 'reproduce').HTMLExporter, need('nbformat', 'reproduce')
     with atomic_path(out, is_dir=True) as tmp:
         (tmp/'notebooks').mkdir(); (tmp/'figures').mkdir()
         exporter = HTMLExporter(template_name='lab')
@@ -134,6 +133,7 @@ def reproduce(profile: str = 'smoke', only: list[str] | None = None, data: dict[
     todo = plan(experiments, only)
     missing = [str(src_dir/e.notebook) for e in todo if not (src_dir/e.notebook).exists()]
     if missing: raise SimGenError(f'experiment notebook(s) missing: {missing}')
+    for m in ('papermill', 'nbconvert', 'nbformat'): need(m, 'reproduce')   # before anything runs: one message, not one per notebook
     params = dict(profile=profile, root=str(root), data=dict(data or {}), **(extra_parameters or {}))
     outcomes, bar = [], tqdm(todo, desc=f'reproduce[{profile}]', unit='notebook', disable=not progress)
     for e in bar:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import yaml
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
-from .core import need, SimGenError, atomic_path, atomic_write_text, derive_seed, generator, default_device
+from .core import need, SimGenError, PixelRangeError, UNIT, pixels_to_model, atomic_path, atomic_write_text, derive_seed, generator, default_device
 from .data import IGNORE_INDEX, SegmentationDataset, read_classes, read_splits, class_stats, save_pair, write_metadata
 from .scores import confusion_matrix, seg_scores
 
@@ -97,7 +97,7 @@ def seg_config(profile: str = 'ci', **overrides) -> SegConfig:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 class Segmenter(nn.Module):
-    "An smp network behind a fixed interface: images (B, 3, H, W) in [-1, 1] -> logits (B, K, H, W)."
+    "An smp network behind a fixed interface: images (B, 3, H, W), uint8 or floats in [0, 1] (or `value_range`) -> logits (B, K, H, W)."
     def __init__(self, net: nn.Module, size: tuple[int, int], num_classes: int):
         super().__init__()
         self.net, self.size, self.num_classes = net, tuple(size), int(num_classes)
@@ -105,23 +105,25 @@ class Segmenter(nn.Module):
         self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.config, self.classes = None, None
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        "Resize images in [-1, 1] to the training size and normalise them as the encoder expects."
+    def prepare(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        "Resize images (uint8, or floats in `value_range`) to the training size and normalise them as the encoder expects."
         if x.ndim != 4 or x.shape[1] != 3: raise SimGenError(f'segmenter: expected images (B, 3, H, W), got {tuple(x.shape)}')
+        # through [-1, 1] first: the arithmetic the segmenters were trained with, so their numbers stay bit-identical
+        x = pixels_to_model(x, value_range, 'segmenter')
         if tuple(x.shape[-2:]) != self.size:
             x = F.interpolate(x, self.size, mode='bilinear', align_corners=False, antialias=x.shape[-2] > self.size[0] or x.shape[-1] > self.size[1])
         return ((x + 1) / 2 - self.mean) / self.std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(self.prepare(x))
+    def forward(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        logits = self.net(self.prepare(x, value_range))
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, x.shape[-2:], mode='bilinear', align_corners=False)
         return logits
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        "Label maps (B, H, W) for images in [-1, 1]."
-        return self(x).argmax(1)
+    def predict(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        "Label maps (B, H, W) for images (uint8, or floats in [0, 1] or `value_range`)."
+        return self(x, value_range).argmax(1)
 
 # %% ../nbs/10_segment.ipynb #c848836c
 def build_segmenter(config: SegConfig, num_classes: int) -> Segmenter:
@@ -374,7 +376,7 @@ def read_segmenter_config(run: str | os.PathLike) -> dict:
     return cfg
 
 def load_segmenter(run: str | os.PathLike, device: str | torch.device = 'cpu') -> Segmenter:
-    "The trained `Segmenter` of a run folder, in eval mode: images in [-1, 1] -> logits at the input's size."
+    "The trained `Segmenter` of a run folder, in eval mode: images (uint8, or floats in [0, 1]) -> logits at the input's size."
     cfg = read_segmenter_config(run)
     names = {f.name for f in fields(SegConfig)}
     config = SegConfig(**{k: v for k, v in cfg.items() if k in names})
@@ -390,18 +392,18 @@ def load_segmenter(run: str | os.PathLike, device: str | torch.device = 'cpu') -
 
 # %% ../nbs/10_segment.ipynb #1cea8b02
 class SegmenterFeatures(nn.Module):
-    "Pooled deepest-stage encoder features of a `Segmenter`: images (B, 3, H, W) in [-1, 1] -> (B, dim)."
+    "Pooled deepest-stage encoder features of a `Segmenter`: images (B, 3, H, W), uint8 or floats in [0, 1] -> (B, dim)."
     def __init__(self, model: Segmenter):
         super().__init__()
         self.model = model.eval()
         self.dim = int(model.net.encoder.out_channels[-1])
     def train(self, mode: bool = True): return super().train(False)  # always eval (batch-norm statistics fixed)
     @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.net.encoder(self.model.prepare(x))[-1].float().mean(dim=(2, 3))
+    def forward(self, x: torch.Tensor, value_range: tuple[float, float] = UNIT) -> torch.Tensor:
+        return self.model.net.encoder(self.model.prepare(x, value_range))[-1].float().mean(dim=(2, 3))
 
 def segmenter_features(model: Segmenter | str | os.PathLike) -> SegmenterFeatures:
-    "The feature extractor of a `Segmenter` (or of a run folder): images in [-1, 1] -> (B, .dim) vectors."
+    "The feature extractor of a `Segmenter` (or of a run folder): images (uint8, or floats in [0, 1]) -> (B, .dim) vectors."
     if not isinstance(model, Segmenter): model = load_segmenter(model)
     return SegmenterFeatures(model)
 
@@ -476,6 +478,7 @@ def per_class_table(results: dict[str, dict], rare: list[int] = ()):
 
 # %% ../nbs/10_segment.ipynb #ea0d7242
 def _train_cmd(args) -> int:
+    need('segmentation_models_pytorch', 'segment')          # the [segment] extra: say so before reading any data
     over = {k: getattr(args, k) for k in ('arch', 'encoder', 'encoder_weights', 'steps', 'batch_size', 'size', 'lr', 'dice_weight',
                                           'seed', 'device', 'num_workers', 'decoder_width', 'warmup_steps')}
     if args.augment is not None: over['augment'] = args.augment

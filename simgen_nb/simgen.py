@@ -17,7 +17,7 @@ from diffusers import DiffusionPipeline, DDPMScheduler, EDMEulerScheduler, UNet2
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from .core import SimGenError
+from .core import SimGenError, PixelRangeError, pixels_to_model
 from .nets import UNetSpec, UNET_PROFILES, residual_unet
 from . import palette as pal
 from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
@@ -233,7 +233,8 @@ class SimGenTask(Task):
         return inp, cn, (x0 - c_skip * x) / c_out, w
 
     def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
-        x0 = joint_sample(batch['image'], batch['labels'], self._pal(batch['image'].device), self.ignore_index)
+        img = pixels_to_model(batch['image'], what='SimGen training images')   # uint8 or [0, 1] (the data set's) -> [-1, 1]
+        x0 = joint_sample(img, batch['labels'], self._pal(img.device), self.ignore_index)
         inp, t, target, w = (self.edm_terms if self.config.is_edm else self.vp_terms)(x0, rng)
         if t.ndim == 2: out = model(inp, t[:, 0], class_labels=t[:, 1]).sample     # independent levels: image, mask
         else: out = model(inp, t).sample

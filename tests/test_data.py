@@ -438,6 +438,22 @@ def test_script_subprocess(tmp_path):
     assert 'train: 2, val: 2, test: 2' in r.stdout and validate(tmp_path / 'out') == []
 
 
+def test_script_flags_have_help_and_show_defaults():
+    "Every flag of every data_prep/ script has help and shows its default, as every `simgen-nb` flag (cli.undocumented_flags)."
+    from simgen_nb.cli import undocumented_flags
+    from simgen_nb.prepare import CONVERTERS, script_parser
+    env = {**os.environ, 'PYTHONPATH': str(REPO)}
+    for name, conv in CONVERTERS.items():
+        assert undocumented_flags(script_parser(name)) == [], name
+        r = subprocess.run([sys.executable, str(REPO / 'data_prep' / f'{name}.py'), '--help'], capture_output=True, text=True, env=env)
+        out = ' '.join(r.stdout.split())
+        assert r.returncode == 0 and out.startswith(f'usage: data_prep/{name}.py'), r.stderr
+        assert '--seed SEED seed of the video split where the set has no official one (default: 0)' in out, out
+        assert 'per- channel distance (default: 0)' in out or 'per-channel distance (default: 0)' in out, out
+        task = f"(default: {conv.default_task})" if conv.default_task else '(default: none;'
+        assert f'--task TASK label task' in out and task in out, out
+
+
 def test_scripts_exist_for_every_converter():
     from simgen_nb.prepare import CONVERTERS
     for name in CONVERTERS:

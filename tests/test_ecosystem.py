@@ -59,10 +59,13 @@ def test_loading_through_the_wrong_class_is_refused(runs):
 
 
 class _Pool(torch.nn.Module):
-    "Exact, weight-free features: 2x2 average-pooled pixels and their squares (24 numbers)."
+    """Exact, weight-free features: 2x2 average-pooled pixels and their squares (24 numbers). Extractors are handed
+    floats in [0, 1] (the convention); this one works in [-1, 1] as the extractors do inside (as every extractor was
+    handed before), so the numbers pinned below are those of the code before the convention changed."""
     name, num_features = 'pool', 24
     def forward(self, x):
-        p = torch.nn.functional.adaptive_avg_pool2d(x.double(), 2).flatten(1)
+        assert x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
+        p = torch.nn.functional.adaptive_avg_pool2d((x * 2 - 1).double(), 2).flatten(1)
         return torch.cat([p, p * p], 1)
 
 
@@ -108,6 +111,86 @@ def test_pipeline_output_goes_straight_into_the_metrics(runs):
     floats = _all_metrics(a.images, b.images, a.masks, b.masks, colors)
     assert floats == _all_metrics(u8(a.images), u8(b.images), a.masks, b.masks, colors)
     assert floats[0] > 0
+
+
+def _toy_sets(d):
+    from simgen_nb.segment import toy_segmentation_set
+    return (toy_segmentation_set(d/'real', n_train=8, n_test=4, size=32, seed=0),
+            toy_segmentation_set(d/'fake', n_train=8, n_test=4, size=32, seed=1, noise=30))
+
+
+def test_dataset_segmenter_and_extractor_numbers_did_not_change(tmp_path):
+    """Data set items, the segmenter and the extractors moved from [-1, 1] to the one convention (uint8, or floats in
+    [0, 1]). The numbers through the new convention equal those of the code before (commit 808746c, pinned below) and
+    the old arithmetic, recomputed here, bit for bit."""
+    from simgen_nb.data import SegmentationDataset, read_image
+    from simgen_nb.segment import seg_config, train_segmenter, evaluate_segmenter, segmenter_features
+    from simgen_nb.extractors import get_extractor
+    from simgen_nb.metrics import evaluate, extract
+    real, fake = _toy_sets(tmp_path)
+    u8 = torch.from_numpy(np.stack([read_image(real/'images'/f'te{i:03d}.png') for i in range(4)])).permute(0, 3, 1, 2).contiguous()
+    old = u8.float() / 127.5 - 1                                    # what SegmentationDataset yielded before
+    ds = SegmentationDataset(real, 'test')
+    assert torch.equal(torch.stack([ds[i]['image'] for i in range(4)]), u8.float() / 255)
+    assert torch.equal(torch.stack([SegmentationDataset(real, 'test', value_range=(-1, 1))[i]['image'] for i in range(4)]), old)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = train_segmenter(seg_config('ci', steps=4), real, test_root=real, progress=False)
+        assert (model.metrics['miou'], model.metrics['mdice']) == pytest.approx((0.3446032459715927, 0.44827802193975197), rel=1e-6)
+        assert evaluate_segmenter(model, fake, 'train')['miou'] == pytest.approx(0.3279623638527166, rel=1e-6)
+        with torch.no_grad():
+            before = model.net((((old + 1) / 2) - model.mean) / model.std)       # the old Segmenter.prepare, at its training size
+            for x, kw in ((u8, {}), (u8.float() / 255, {}), (old, {'value_range': (-1, 1)})):
+                assert torch.equal(model(x, **kw), before) and torch.equal(model.predict(x, **kw), before.argmax(1))
+            f_before = model.net.encoder((((old + 1) / 2) - model.mean) / model.std)[-1].float().mean(dim=(2, 3))
+            assert torch.equal(segmenter_features(model)(u8.float() / 255), f_before)
+            assert torch.equal(extract(get_extractor('segmenter', segmenter=model), u8), f_before.double())
+        res = evaluate(real, fake, metrics='fid,kid,sid-mask,sid-region,alignment', features='segmenter', segmenter=model,
+                       kid_subsets=10, kid_subset_size=4, min_samples=2, cache=False, device='cpu')['metrics']
+        inc = evaluate(real, fake, metrics='kid', features='random-inception', kid_subsets=10, kid_subset_size=4,
+                       cache=False, device='cpu')['metrics']
+    assert res['FID[segmenter]'] == pytest.approx(0.03388171494258775, rel=1e-6)
+    assert (res['KID[segmenter]']['mean'], res['KID[segmenter]']['std']) == pytest.approx((-3.299588331446834e-05, 0.0002584950291607652), rel=1e-6)
+    assert res['SID-mask[segmenter]'] == pytest.approx(0.02819942632728257, rel=1e-6)
+    assert res['SID-region[segmenter]']['mean'] == pytest.approx(0.007282704772203214, rel=1e-6)
+    assert res['alignment[segmenter]']['miou'] == pytest.approx(0.3279623638527166, rel=1e-6)
+    assert inc['KID[random-inception]']['mean'] == pytest.approx(0.006796240241443252, rel=1e-6)
+
+
+def test_floats_outside_unit_range_raise_a_named_error(tmp_path):
+    "[-1, 1] floats given without saying so are refused at every public boundary, with the name of the argument that reads them."
+    from simgen_nb.core import PixelRangeError, SimGenError
+    from simgen_nb.segment import build_segmenter, seg_config, segmenter_features
+    from simgen_nb.extractors import get_extractor
+    from simgen_nb.metrics import FID, KID, SIDRegion, to_unit
+    from simgen_nb.simgen import SimGenConfig, SimGenTask
+    from simgen_nb.casdm import CASDMTask, casdm_config
+    from simgen_nb.train import SampleRNG
+    g = torch.Generator().manual_seed(0)
+    x01 = torch.rand(2, 3, 32, 32, generator=g); xm = x01 * 2 - 1; lab = torch.randint(0, 3, (2, 32, 32), generator=g)
+    seg = build_segmenter(seg_config('ci'), 3).eval()
+    ex = get_extractor('segmenter', segmenter=seg)
+    classes = {'name': 't', 'ignore_index': 255, 'classes': [{'id': k, 'name': f'c{k}', 'color': [k * 90, 40, 200]} for k in range(3)]}
+    simgen, casdm = SimGenTask(SimGenConfig.for_profile('ci'), classes), CASDMTask(casdm_config('ci', num_classes=3))
+    calls = {'Segmenter': lambda x: seg(x), 'Segmenter.predict': lambda x: seg.predict(x),
+             'segmenter_features': lambda x: segmenter_features(seg)(x), 'SegmenterExtractor': lambda x: ex(x),
+             'random-inception': lambda x: get_extractor('random-inception')(x), 'to_unit': lambda x: to_unit(x),
+             'FID': lambda x: FID(ex).update(x, real=True), 'KID': lambda x: KID(ex).update(x, real=True),
+             'SIDRegion': lambda x: SIDRegion(ex, 3).update(x, lab, real=True),
+             'SimGenTask': lambda x: simgen.loss(simgen.build_model(), {'image': x, 'labels': lab}, 0, SampleRNG(0, 0, [0, 1])),
+             'CASDMTask': lambda x: casdm.loss(casdm.build_model(), {'image': x, 'labels': lab}, 0, SampleRNG(0, 0, [0, 1]))}
+    with torch.no_grad():
+        for name, f in calls.items():
+            f(x01)                                                   # [0, 1]: fine
+            with pytest.raises(PixelRangeError, match=r'value_range=\(-1, 1\)') as e: f(xm)
+            assert isinstance(e.value, SimGenError) and isinstance(e.value, ValueError), name
+            with pytest.raises(PixelRangeError): f(x01 * 255)         # [0, 255] floats
+    # said explicitly, [-1, 1] reads as the same images
+    with torch.no_grad():
+        assert torch.equal(seg(xm, value_range=(-1, 1)), seg(x01))
+        assert torch.equal(to_unit(xm, value_range=(-1, 1)), to_unit(x01))
+        f1, f2 = FID(ex), FID(ex, value_range=(-1, 1)); f1.update(x01, real=True); f2.update(xm, real=True)
+        assert torch.equal(f1.real_sum, f2.real_sum)
 
 
 def _readme_block(title: str) -> str:
@@ -190,7 +273,19 @@ def test_missing_extra_names_the_pip_install():
     import configparser
     cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
     core = cfg['DEFAULT']['requirements']
-    for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch'): assert heavy not in core
+    for heavy in ('papermill', 'nbconvert', 'ipykernel', 'seaborn', 'open_clip', 'segmentation-models-pytorch', 'pytorch-fid'): assert heavy not in core
+    with pytest.raises(SimGenError, match=r"pip install 'simgen_nb\[fid\]'"): need('pytorch_fid.not_there')   # the extra found from the package name
+    assert 'pytorch-fid' in cfg['DEFAULT']['fid_requirements'] and 'pytorch-fid' in cfg['DEFAULT']['reproduce_requirements']
+
+
+def test_reproduce_without_its_extra_says_so_once(tmp_path, monkeypatch):
+    "`simgen-nb reproduce` in a light install: one message naming `pip install 'simgen_nb[reproduce]'`, before anything runs."
+    from simgen_nb.core import SimGenError
+    from simgen_nb.reproduce import reproduce
+    monkeypatch.setitem(sys.modules, 'papermill', None)            # as if not installed: importing it raises ImportError
+    with pytest.raises(SimGenError, match=r"pip install 'simgen_nb\[reproduce\]'"):
+        reproduce('ci', root=tmp_path, experiments_dir=ROOT/'nbs'/'experiments', progress=False)
+    assert not (tmp_path/'runs').exists() and not (tmp_path/'figures').exists()
 
 
 def test_readme_python_section_runs(runs, tmp_path, monkeypatch):

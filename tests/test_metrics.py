@@ -67,7 +67,7 @@ def test_fid_matches_torchmetrics_and_merges():
     fake = (real.float() * 0.8 + 30).to(torch.uint8)
     ours, tm = FID(tiny), FrechetInceptionDistance(feature=tiny, normalize=True)
     ours.update(real, real=True); ours.update(fake, real=False)
-    tm.update(real.float() / 127.5 - 1, real=True); tm.update(fake.float() / 127.5 - 1, real=False)
+    tm.update(real.float() / 255, real=True); tm.update(fake.float() / 255, real=False)   # what ours hands the extractor: [0, 1]
     o, t = float(ours.compute()), float(tm.compute())
     assert abs(o - t) <= 1e-5 * abs(t)
     # two "processes" with half the data each, merged as distributed sync reduces them (sum)
@@ -90,10 +90,10 @@ def test_kid_matches_torchmetrics_same_subsets():
     assert abs(ours['mean'] - float(m)) <= 1e-9 * abs(float(m))
     assert abs(ours['std'] - float(s)) <= 1e-9 * abs(float(s))
     # metric object, merged halves
-    # metric objects (inputs are images in [-1, 1]: scale the features into that range, no quantisation)
-    ia, ib = (a / 20).float(), (b / 20).float()
-    assert ia.abs().max() < 1 and ib.abs().max() < 1
-    k1, k2 = (KID(Ident(), subsets=6, subset_size=80, seed=11, quantize=False, value_range=(-1, 1)) for _ in range(2))
+    # metric objects (inputs are images, floats in [0, 1], handed on as they are: scale the features into that range, no quantisation)
+    ia, ib = (a / 40 + 0.5).float(), (b / 40 + 0.5).float()
+    assert ia.min() > 0 and ib.min() > 0 and ia.max() < 1 and ib.max() < 1
+    k1, k2 = (KID(Ident(), subsets=6, subset_size=80, seed=11, quantize=False) for _ in range(2))
     k1.update(ia[:100], True); k2.update(ia[100:], True); k1.update(ib, False)
     k1.merge_state(k2)                       # as distributed sync does: lists concatenated (incoming first)
     km, _ = k1.compute()

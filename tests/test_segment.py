@@ -71,7 +71,7 @@ def test_load_round_trip_and_features(tmp_path):
     model = train_segmenter(cfg, real, out=tmp_path / 'run', progress=False)
     loaded = load_segmenter(tmp_path / 'run')
     assert isinstance(loaded, Segmenter) and not loaded.training
-    x = torch.rand(2, 3, 48, 40) * 2 - 1   # not the training size: logits come back at the input's size
+    x = torch.rand(2, 3, 48, 40)   # floats in [0, 1], not the training size: logits come back at the input's size
     with torch.no_grad():
         a, b = model(x), loaded(x)
     assert a.shape == (2, 3, 48, 40) and torch.equal(a, b)
@@ -92,7 +92,7 @@ class _Oracle(nn.Module):
     "Nearest class colour: exact on noiseless images painted in the class colours."
     def __init__(self):
         super().__init__()
-        self.register_buffer('cols', torch.tensor([c['color'] for c in CLASSES], dtype=torch.float32) / 127.5 - 1)
+        self.register_buffer('cols', torch.tensor([c['color'] for c in CLASSES], dtype=torch.float32) / 255)
         self.w = nn.Parameter(torch.zeros(()))
     def forward(self, x): return -((x[:, None] - self.cols[None, :, :, None, None]) ** 2).sum(2)
 
@@ -100,7 +100,7 @@ class _Oracle(nn.Module):
 def test_perfect_predictor_scores_one(tmp_path):
     root = write_set(tmp_path / 'clean', n_train=2, n_test=4, noise=0.0)
     oracle = Segmenter(_Oracle(), (32, 32), 3)
-    oracle.prepare = lambda x: x
+    oracle.prepare = lambda x, value_range=None: x   # the oracle reads the data set's [0, 1] colours
     s = evaluate_segmenter(oracle, root, 'test')
     assert s['iou'] == [1.0, 1.0, 1.0] and s['dice'] == [1.0, 1.0, 1.0]
     assert s['miou'] == s['mdice'] == s['miou_fg'] == s['mdice_fg'] == s['pixel_accuracy'] == 1.0
