@@ -37,13 +37,14 @@ def is_edm(recipe: str) -> bool:
     "Whether `recipe` trains an EDM-preconditioned network (else a VP one: DDPM's schedule)."
     return RECIPES[recipe]['parameterization'] == 'edm'
 
-def check_recipe(config) -> None:
-    """Raise a `SimGenError` unless `config`'s recipe fields agree: recipe, prediction_type, beta_schedule,
-    loss_weighting, snr_gamma, sigma_data, p_std, sigma_min, sigma_max."""
+def check_recipe(config, prediction_types: tuple = ('epsilon', 'v_prediction')) -> None:
+    """Raise a `SimGenError` unless `config`'s recipe fields agree: recipe, prediction_type (one of `prediction_types`,
+    the VP parameterisations the model supports), beta_schedule, loss_weighting, snr_gamma, sigma_data, p_std,
+    sigma_min, sigma_max."""
     c = config
     if c.recipe not in RECIPES: raise SimGenError(f'recipe must be one of {sorted(RECIPES)}, got {c.recipe!r}')
-    if c.prediction_type not in ('epsilon', 'v_prediction'):
-        raise SimGenError(f"prediction_type must be epsilon or v_prediction, got {c.prediction_type!r}")
+    if c.prediction_type not in prediction_types:
+        raise SimGenError(f"prediction_type must be {' or '.join(prediction_types)}, got {c.prediction_type!r}")
     if c.loss_weighting not in ('uniform', 'min_snr', 'edm'):
         raise SimGenError(f"loss_weighting must be uniform, min_snr or edm, got {c.loss_weighting!r}")
     edm = is_edm(c.recipe)
@@ -85,26 +86,28 @@ def recipe_card(config) -> dict:
             'few_step_sampler': list(r['few']), 'reference_sampler': list(r['reference'])}
 
 def check_sampler(card: dict, scheduler) -> None:
-    "Refuse `scheduler` unless it samples the parameterisation and prediction type of the recipe `card`."
+    "Refuse `scheduler` unless it samples the parameterisation and prediction type of the recipe `card` (prediction type None: not recorded, not checked)."
     r = card
     edm = type(scheduler).__name__.startswith('EDM')
     if edm != (r['parameterization'] == 'edm'):
         raise SimGenError(f"this model was trained with the {r['name']!r} recipe ({r['parameterization']}); "
                           f"{type(scheduler).__name__} samples {'an EDM' if edm else 'a VP'} model: "
                           f"use make_scheduler(name, pipe.scheduler.config) to build a matching sampler")
-    if scheduler.config.get('prediction_type') != r['prediction_type']:
+    if r['prediction_type'] is not None and scheduler.config.get('prediction_type') != r['prediction_type']:
         raise SimGenError(f"this model predicts {r['prediction_type']!r} (recipe {r['name']!r}); the scheduler "
                           f"{type(scheduler).__name__} is configured for {scheduler.config.get('prediction_type')!r}")
 
 # %% ../nbs/05a_recipes.ipynb #b5d9cdad
 def vp_target(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, prediction_type: str) -> torch.Tensor:
-    "What a VP recipe's network regresses on for `x0` noised with `noise` at timesteps t: the noise, or v."
+    "What a VP network regresses on for `x0` noised with `noise` at timesteps t: the noise, v, or x0 itself ('sample')."
+    if prediction_type == 'sample': return x0
     return noise if prediction_type == 'epsilon' else scheduler.get_velocity(x0, noise, t)
 
 def min_snr_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
-    "Per-sample min-SNR-gamma loss weight (B,) at timesteps t (on t's device): min(SNR, gamma) / SNR on epsilon, / (SNR + 1) on v."
+    "Per-sample min-SNR-gamma loss weight (B,) at timesteps t (on t's device): min(SNR, gamma) / SNR on epsilon, / (SNR + 1) on v, / 1 on x0."
     ab = alphas_cumprod.to(t.device)[t]
     snr = ab / (1 - ab)
+    if prediction_type == 'sample': return snr.clamp(max=gamma)
     return snr.clamp(max=gamma) / (snr if prediction_type == 'epsilon' else snr + 1)
 
 # %% ../nbs/05a_recipes.ipynb #a3f0f0e9
