@@ -17,14 +17,16 @@ from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError, pixels_to_model
 from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
 from .spade import SPADEUNet
-from .losses import (eps_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
-                              predict_x0, q_sample, feature_modules)
+from .losses import (eps_mse, weighted_mse, class_aware_mse, class_aware_weights, dataset_class_weights, casp_loss,
+                              feature_loss, predict_x0, q_sample, feature_modules)
+from .recipes import (RECIPES, recipe_fields, is_edm, check_recipe, make_train_scheduler, recipe_card, check_sampler,
+                               vp_target, min_snr_weight, edm_sigma, edm_target)
 from .train import (HubPipelineMixin, Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
                              make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['LOSSES', 'CASDM_PROFILES', 'CASDMConfig', 'casdm_config', 'CASDMPipelineOutput', 'CASDMPipeline', 'CASDMTask',
-           'sample_run', 'heldout_figure', 'register_cli']
+__all__ = ['LOSSES', 'CASDM_PROFILES', 'CASDM_PROFILE_RECIPE', 'CASDMConfig', 'casdm_config', 'CASDMPipelineOutput',
+           'CASDMPipeline', 'CASDMTask', 'sample_run', 'heldout_figure', 'register_cli']
 
 # %% ../nbs/07_casdm.ipynb #aa7560e9
 LOSSES = ('mse', 'camse', 'camse+casp')
@@ -42,7 +44,16 @@ class CASDMConfig:
     spade_hidden: int | None = None               # width of the map branch; None: the block's width
     dropout: float = 0.0
     num_train_timesteps: int = 1000
-    beta_schedule: str = 'linear'
+    recipe: str = 'paper'                         # a key of RECIPES (simgen_nb.recipes): parameterisation, schedule, loss weighting, samplers
+    prediction_type: str = 'epsilon'              # VP recipes: 'epsilon' | 'v_prediction'; EDM: its F (diffusers' 'epsilon')
+    beta_schedule: str = 'linear'                 # VP recipes' betas; EDM: 'none'
+    loss_weighting: str = 'uniform'               # 'uniform' | 'min_snr' | 'edm' (the recipe's; class weights multiply it)
+    snr_gamma: float = 5.0                        # gamma of min-SNR weighting
+    sigma_data: float = 0.5                       # EDM: data standard deviation of the preconditioning
+    p_mean: float = -1.2                          # EDM: log sigma ~ N(p_mean, p_std^2) in training
+    p_std: float = 1.2
+    sigma_min: float = 0.002                      # EDM: sampling range of sigma
+    sigma_max: float = 80.0
     loss: str = 'camse+casp'                      # 'mse' | 'camse' | 'camse+casp'
     class_weighting: str = 'image'                # 'image' | 'dataset'
     class_multipliers: list | None = None         # optional per-class multipliers (K,)
@@ -59,6 +70,7 @@ class CASDMConfig:
     def check(self) -> 'CASDMConfig':
         "Raise a `SimGenError` for an inconsistent config; return self."
         if self.loss not in LOSSES: raise SimGenError(f'--loss {self.loss!r}: choose one of {LOSSES}')
+        check_recipe(self)
         if self.class_weighting not in ('image', 'dataset'): raise SimGenError(f"class_weighting must be 'image' or 'dataset', got {self.class_weighting!r}")
         if self.class_weighting == 'dataset' and self.loss != 'mse' and not self.pixel_share:
             raise SimGenError("class_weighting='dataset' needs the training split's pixel shares (pixel_share)")
@@ -78,13 +90,20 @@ CASDM_PROFILES = {
                   spade_hidden=128, casp_warmup=100000, grid_steps=50),
 }
 
+# The recipe each profile trains unless told otherwise: the paper's (epsilon, linear betas) everywhere for now. Whether
+# SimGen's winner (`edm`) helps CASDM at the demo size is measured before it becomes a default; the `paper` profile
+# keeps epsilon, as published.
+CASDM_PROFILE_RECIPE = {'ci': 'paper', 'smoke': 'paper', 'demo': 'paper', 'paper': 'paper'}
+
 def casdm_config(profile: str = 'ci', **overrides) -> CASDMConfig:
-    "The CASDM config of `profile` with `overrides` (None values ignored) applied and checked."
+    "The CASDM config of `profile` with `overrides` (None values ignored) applied and checked; `recipe=` sets a recipe's fields."
     if profile not in CASDM_PROFILES: raise SimGenError(f'unknown profile {profile!r}; choose one of {sorted(CASDM_PROFILES)}')
     known = set(CASDMConfig.__dataclass_fields__)
     bad = set(overrides) - known
     if bad: raise SimGenError(f'unknown CASDM option(s) {sorted(bad)}')
-    return CASDMConfig(**{**CASDM_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}).check()
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    recipe = overrides.pop('recipe', CASDM_PROFILE_RECIPE[profile])
+    return CASDMConfig(**{**CASDM_PROFILES[profile], **recipe_fields(recipe), **overrides}).check()
 
 # %% ../nbs/07_casdm.ipynb #c262e401
 @dataclass
@@ -96,9 +115,14 @@ class CASDMPipeline(HubPipelineMixin, DiffusionPipeline):
     "Segmentation map -> image sampling with classifier-free guidance, for any diffusers scheduler."
     _hub_module = 'simgen_nb.casdm'
     model_cpu_offload_seq = 'unet'
-    def __init__(self, unet: SPADEUNet, scheduler):
+    def __init__(self, unet: SPADEUNet, scheduler, recipe: dict | None = None):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        self.register_to_config(recipe=recipe)
+
+    def check_scheduler(self) -> None:
+        "Refuse a scheduler of another parameterisation than the U-Net's recipe (a pipeline saved before recipes is `paper`'s)."
+        check_sampler(self.config.get('recipe') or recipe_card('paper'), self.scheduler)
 
     def _maps(self, maps) -> torch.Tensor:
         lab = torch.as_tensor(np.asarray(maps) if not isinstance(maps, torch.Tensor) else maps).long()
@@ -110,6 +134,7 @@ class CASDMPipeline(HubPipelineMixin, DiffusionPipeline):
     def __call__(self, maps, num_inference_steps: int = 25, guidance_scale: float = 1.0, generator=None,
                  output_type: str = 'pil', return_dict: bool = True):
         labels = self._maps(maps)
+        self.check_scheduler()
         B, H, W = labels.shape
         unet, sch = self.unet, self.scheduler
         cond = unet.encode_map(labels)
@@ -119,13 +144,13 @@ class CASDMPipeline(HubPipelineMixin, DiffusionPipeline):
         x = x * sch.init_noise_sigma
         extra = {'generator': generator} if 'generator' in inspect.signature(sch.step).parameters else {}
         for t in self.progress_bar(sch.timesteps):
-            inp = sch.scale_model_input(x, t)
+            inp = sch.scale_model_input(x, t)            # EDM: c_in x; its timesteps are c_noise
             if guidance_scale == 1.0:
-                eps = unet(inp, t, cond).sample
-            else:
-                e_empty, e_map = unet(torch.cat([inp, inp]), t, torch.cat([empty, cond])).sample.chunk(2)
-                eps = e_empty + guidance_scale * (e_map - e_empty)
-            x = sch.step(eps, t, x, **extra).prev_sample
+                out = unet(inp, t, cond).sample             # epsilon, v or EDM's F: the scheduler knows which
+            else:                                           # guidance on the network output; for EDM, on D (affine in F)
+                o_empty, o_map = unet(torch.cat([inp, inp]), t, torch.cat([empty, cond])).sample.chunk(2)
+                out = o_empty + guidance_scale * (o_map - o_empty)
+            x = sch.step(out, t, x, **extra).prev_sample
         img = (x.float() / 2 + 0.5).clamp(0, 1)
         if output_type == 'pt': images = img
         else:
@@ -140,8 +165,9 @@ class CASDMTask(Task):
     model_type = 'casdm'
     def __init__(self, config: CASDMConfig, grid_maps: torch.Tensor | None = None, colors: np.ndarray | None = None):
         self.config = config.check()
-        self.noise_scheduler = DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
-        self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float()
+        self.noise_scheduler = make_train_scheduler(config)          # DDPM for a VP recipe, EDM Euler for edm
+        self.edm = is_edm(config.recipe)
+        self.alphas_cumprod = None if self.edm else self.noise_scheduler.alphas_cumprod.float()
         self.class_weights = None
         if config.class_weighting == 'dataset' and config.pixel_share:
             self.class_weights = dataset_class_weights(config.pixel_share, config.class_multipliers)
@@ -164,30 +190,58 @@ class CASDMTask(Task):
         cw = None if self.class_weights is None else self.class_weights.to(labels.device)
         return class_aware_weights(labels, c.num_classes, c.ignore_index, c.class_multipliers, cw, c.ignore_multiplier)
 
+    def noised(self, x0: torch.Tensor, rng: SampleRNG):
+        """One training draw for the clean images `x0` under the recipe: (network input, the network's time input, regression
+        target, per-sample loss weight or None, the map from the network output to x0_hat). VP: a timestep and noise,
+        target epsilon or v; EDM: a log-normal sigma and noise, c_in and c_noise from the EDM scheduler, target of F."""
+        c = self.config
+        if self.edm:
+            sch = self.noise_scheduler
+            sigma = edm_sigma(rng, c.p_mean, c.p_std).to(x0.device)
+            s = sigma.view(-1, 1, 1, 1)
+            x = x0 + s * rng.randn(*x0.shape[1:]).to(x0.device, x0.dtype)
+            return (sch.precondition_inputs(x, s), sch.precondition_noise(sigma), edm_target(x0, x, s, c.sigma_data), None,
+                    lambda out: sch.precondition_outputs(x, out, s))           # D(x) = c_skip x + c_out F
+        t = rng.randint(c.num_train_timesteps)
+        eps = rng.randn(*x0.shape[1:]).to(x0.dtype)
+        ac = self.alphas_cumprod.to(x0.device)
+        x_t = q_sample(x0, eps, t, ac)
+        w = min_snr_weight(ac, t.to(x0.device), c.snr_gamma, c.prediction_type) if c.loss_weighting == 'min_snr' else None
+        return (x_t, t, vp_target(self.noise_scheduler, x0, eps, t, c.prediction_type), w,
+                lambda out: predict_x0(x_t, out, t, ac, clamp=False, prediction_type=c.prediction_type))
+
+    def self_perceptual(self, x0, x0_hat, cond, labels, level, noise) -> torch.Tensor:
+        """The class-aware self-perceptual loss: x0 and x0_hat noised at `level` (VP: timesteps; EDM: sigmas) with one
+        `noise`, the way the network was trained, through the frozen copy."""
+        c = self.config
+        if not self.edm:
+            return casp_loss(self.frozen, x0, x0_hat, cond, labels, level, noise, self.alphas_cumprod.to(x0.device), c.casp_layers, self.weights)
+        sch, s = self.noise_scheduler, level.view(-1, 1, 1, 1)
+        real, fake = (sch.precondition_inputs(x + s * noise, s) for x in (x0, x0_hat))
+        return feature_loss(self.frozen, real, fake, sch.precondition_noise(level), cond, labels, c.casp_layers, self.weights)
+
     def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
         c, raw = self.config, unwrap(model)
         x0, labels = pixels_to_model(batch['image'], what='CASDM training images').to(raw.dtype), batch['labels']   # uint8 / [0, 1] -> [-1, 1]
-        B = x0.shape[0]
-        t = rng.randint(c.num_train_timesteps)
-        eps = rng.randn(*x0.shape[1:]).to(x0.dtype)
+        inp, t, target, w, to_x0 = self.noised(x0, rng)
         keep = (rng.rand() >= c.cfg_dropout).to(x0.dtype)
         cond = raw.encode_map(labels)
-        ac = self.alphas_cumprod.to(x0.device)
-        x_t = q_sample(x0, eps, t, ac)
-        eps_hat = model(x_t, t, cond * keep[:, None, None, None]).sample
+        out = model(inp, t, cond * keep[:, None, None, None]).sample
         if c.loss == 'mse':
-            return {'loss': eps_mse(eps_hat, eps)}
-        l = class_aware_mse(eps_hat, eps, labels, c.num_classes, c.ignore_index, c.class_multipliers,
-                            None if self.class_weights is None else self.class_weights.to(x0.device), c.ignore_multiplier)
+            if w is None: return {'loss': eps_mse(out, target)}
+            return {'loss': weighted_mse(out, target, w.view(-1, 1, 1).expand(len(w), *out.shape[2:]))}
+        pw = self.weights(labels)                           # class-aware weights on the recipe's target (x its own weight)
+        l = weighted_mse(out, target, pw if w is None else pw * w.view(-1, 1, 1))
         if not self.uses_casp: return {'loss': l}
-        t2 = rng.randint(c.num_train_timesteps)
-        eps2 = rng.randn(*x0.shape[1:]).to(x0.dtype)
+        level = edm_sigma(rng, c.p_mean, c.p_std).to(x0.device) if self.edm else rng.randint(c.num_train_timesteps)
+        noise2 = rng.randn(*x0.shape[1:]).to(x0.dtype)
         if self.frozen is None:
             lc = torch.zeros((), device=x0.device)
         else:
             if self.frozen.device != x0.device: self.frozen.to(x0.device)
-            x0_hat = predict_x0(x_t, eps_hat, t, ac, clamp=c.casp_clamp)
-            lc = casp_loss(self.frozen, x0, x0_hat, cond, labels, t2, eps2, ac, c.casp_layers, self.weights)
+            x0_hat = to_x0(out)
+            if c.casp_clamp: x0_hat = x0_hat.clamp(-1, 1)
+            lc = self.self_perceptual(x0, x0_hat, cond, labels, level, noise2)
         return {'loss': l + c.casp_weight * lc, 'camse': l.detach(), 'casp': lc.detach()}
 
     def on_step(self, model, step: int) -> None:
@@ -210,7 +264,8 @@ class CASDMTask(Task):
         self.frozen = frozen.eval().requires_grad_(False)
 
     def pipeline(self, ema_model) -> CASDMPipeline:
-        p = CASDMPipeline(unet=ema_model, scheduler=DDPMScheduler.from_config(self.noise_scheduler.config))
+        sch = self.noise_scheduler
+        p = CASDMPipeline(unet=ema_model, scheduler=type(sch).from_config(sch.config), recipe=recipe_card(self.config))
         p.set_progress_bar_config(disable=True)
         return p
 
@@ -273,7 +328,7 @@ def sample_run(run_dir, args) -> int:
         items[sample_id(i)] = {'source_map': str(maps_root/'masks'/f'{mid}.png'), 'map_id': mid, 'split': split}
     provenance = {'run': str(run_dir), 'model': 'casdm', 'sampler': args.scheduler, 'steps': args.steps,
                   'guidance': guidance, 'seed': args.seed, 'maps': str(maps_root), 'split': split, 'loss': cfg.get('task', {}).get('loss'),
-                  'profile': cfg.get('profile')}
+                  'recipe': cfg.get('task', {}).get('recipe', 'paper'), 'profile': cfg.get('profile')}
     finish_sampling(out, args.n, classes, source=f'casdm:{run_dir}', provenance=provenance, items=items)
     return 0
 
@@ -297,6 +352,8 @@ def heldout_figure(pipeline: CASDMPipeline, data_root, split: str = 'test', n: i
 
 # %% ../nbs/07_casdm.ipynb #669bfd38
 _TASK_FLAGS = {'loss': dict(choices=LOSSES, help='the ablation switch (default camse+casp)'),
+               'recipe': dict(choices=sorted(RECIPES), help="training recipe (simgen_nb.recipes): parameterisation, noise schedule, "
+                                                           "loss weighting, default samplers (default: the profile's, paper)"),
                'class_weighting': dict(choices=['image', 'dataset'], help='per-image or data-set class weights (default image)'),
                'cfg_dropout': dict(type=unit_float, help='probability of training with the empty map (default 0.1)'),
                'casp_weight': dict(type=nonneg_float, help='weight of the self-perceptual loss (default 0.1)'),

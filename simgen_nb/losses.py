@@ -14,7 +14,8 @@ from .core import SimGenError
 
 # %% auto #0
 __all__ = ['eps_mse', 'weighted_mse', 'image_class_weights', 'dataset_class_weights', 'pixel_weights', 'class_aware_weights',
-           'class_aware_mse', 'resize_labels', 'feature_modules', 'FeatureHooks', 'predict_x0', 'q_sample', 'casp_loss']
+           'class_aware_mse', 'resize_labels', 'feature_modules', 'FeatureHooks', 'predict_x0', 'q_sample',
+           'feature_loss', 'casp_loss']
 
 # %% ../nbs/04_losses.ipynb #11010717
 def eps_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -134,10 +135,14 @@ class FeatureHooks(contextlib.AbstractContextManager):
 def _expand(a: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return a.to(x.device)[t.to(x.device)].to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
-def predict_x0(x_t: torch.Tensor, eps_hat: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor, clamp: bool = True) -> torch.Tensor:
-    "The clean image implied by an epsilon prediction: (x_t - sqrt(1-a_t) eps_hat) / sqrt(a_t), optionally clamped to [-1, 1]."
+def predict_x0(x_t: torch.Tensor, eps_hat: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor, clamp: bool = True,
+               prediction_type: str = 'epsilon') -> torch.Tensor:
+    """The clean image implied by a prediction at x_t, optionally clamped to [-1, 1]: (x_t - sqrt(1-a_t) eps_hat) / sqrt(a_t)
+    for epsilon, sqrt(a_t) x_t - sqrt(1-a_t) v_hat for `prediction_type='v_prediction'`."""
     a = _expand(alphas_cumprod, t, x_t)
-    x0 = (x_t - (1 - a).sqrt() * eps_hat) / a.sqrt()
+    if prediction_type == 'epsilon': x0 = (x_t - (1 - a).sqrt() * eps_hat) / a.sqrt()
+    elif prediction_type == 'v_prediction': x0 = a.sqrt() * x_t - (1 - a).sqrt() * eps_hat
+    else: raise SimGenError(f"predict_x0: prediction_type must be 'epsilon' or 'v_prediction', got {prediction_type!r}")
     return x0.clamp(-1, 1) if clamp else x0
 
 def q_sample(x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
@@ -146,12 +151,11 @@ def q_sample(x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, alphas_cumpro
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
 # %% ../nbs/04_losses.ipynb #9f1802c9
-def casp_loss(frozen: nn.Module, x0: torch.Tensor, x0_hat: torch.Tensor, cond: torch.Tensor, labels: torch.Tensor,
-              t: torch.Tensor, eps: torch.Tensor, alphas_cumprod: torch.Tensor, layers: Sequence[str] = ('mid',),
-              weight_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    "Class-aware self-perceptual loss: frozen-net features of x0 and x0_hat, noised at `t` with the same `eps`, compared with class-aware weights."
+def feature_loss(frozen: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+                 labels: torch.Tensor, layers: Sequence[str] = ('mid',),
+                 weight_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    "Frozen-net features of two network inputs at one noise level `t` (the network's time input), compared with class-aware weights; no gradient through the real branch."
     mods = feature_modules(frozen, layers)
-    x_real, x_fake = q_sample(x0, eps, t, alphas_cumprod), q_sample(x0_hat, eps, t, alphas_cumprod)
     with torch.no_grad(), FeatureHooks(mods, stop=True) as h:
         frozen(x_real, t, cond)
     target = {k: v.detach() for k, v in h.features.items()}
@@ -165,3 +169,10 @@ def casp_loss(frozen: nn.Module, x0: torch.Tensor, x0_hat: torch.Tensor, cond: t
         w = weight_fn(lab) if weight_fn is not None else torch.ones(lab.shape, device=f.device)
         terms.append(weighted_mse(f, f0, w))
     return torch.stack(terms).mean()
+
+def casp_loss(frozen: nn.Module, x0: torch.Tensor, x0_hat: torch.Tensor, cond: torch.Tensor, labels: torch.Tensor,
+              t: torch.Tensor, eps: torch.Tensor, alphas_cumprod: torch.Tensor, layers: Sequence[str] = ('mid',),
+              weight_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    "Class-aware self-perceptual loss: frozen-net features of x0 and x0_hat, noised at `t` with the same `eps`, compared with class-aware weights."
+    x_real, x_fake = q_sample(x0, eps, t, alphas_cumprod), q_sample(x0_hat, eps, t, alphas_cumprod)
+    return feature_loss(frozen, x_real, x_fake, t, cond, labels, layers, weight_fn)

@@ -15,14 +15,16 @@ import torch.nn.functional as F
 from scipy import ndimage
 from .core import SimGenError, derive_seed, need
 from .core import int_range, nonneg_float, nonneg_int, positive_int, unit_float
+from .recipes import (RECIPES, recipe_fields, is_edm, check_recipe, make_train_scheduler, recipe_card, check_sampler,
+                               vp_target, min_snr_weight, edm_sigma, edm_target)
 
 # %% auto #0
-__all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEMPLATE', 'TINY_CLIP', 'MAPGEN_PROFILES',
-           'PromptError', 'size_bin', 'location_cell', 'region_stats', 'pluralize', 'number_word', 'describe', 'Prompt',
-           'parse_prompt', 'parse_prompts', 'read_prompts', 'write_prompts', 'prompt_sources', 'register_tiny_clip',
-           'ClipTextEncoder', 'MapGenUNet', 'remove_small_components', 'MapGenOutput', 'MapGenPipeline', 'MapGenConfig',
-           'mapgen_config', 'make_encoder', 'MapGenTask', 'faithfulness', 'evaluate_faithfulness', 'heldout_prompts',
-           'sample_run', 'generate', 'register_cli']
+__all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEMPLATE', 'TINY_CLIP', 'PREDICTION_TYPES',
+           'MAPGEN_PROFILES', 'PromptError', 'size_bin', 'location_cell', 'region_stats', 'pluralize', 'number_word',
+           'describe', 'Prompt', 'parse_prompt', 'parse_prompts', 'read_prompts', 'write_prompts', 'prompt_sources',
+           'register_tiny_clip', 'ClipTextEncoder', 'MapGenUNet', 'remove_small_components', 'MapGenOutput',
+           'MapGenPipeline', 'MapGenConfig', 'mapgen_config', 'make_encoder', 'MapGenTask', 'faithfulness',
+           'evaluate_faithfulness', 'heldout_prompts', 'sample_run', 'generate', 'register_cli']
 
 # %% ../nbs/08_mapgen.ipynb #fe7e56f6
 SIZE_THRESHOLDS = (0.03, 0.15)
@@ -364,9 +366,15 @@ class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Text prompts (one per class) -> segmentation maps, through a CFL-colour diffusion model."
     _hub_module = 'simgen_nb.mapgen'
     model_cpu_offload_seq = 'text_encoder->unet'
-    def __init__(self, unet: MapGenUNet, text_encoder: ClipTextEncoder, scheduler: DDPMScheduler):
+    def __init__(self, unet: MapGenUNet, text_encoder: ClipTextEncoder, scheduler: DDPMScheduler, recipe: dict | None = None):
         super().__init__()
         self.register_modules(unet=unet, text_encoder=text_encoder, scheduler=scheduler)
+        self.register_to_config(recipe=recipe)
+
+    def check_scheduler(self) -> None:
+        """Refuse a scheduler of another parameterisation than the U-Net's recipe. A pipeline saved before recipes is a VP
+        model whose prediction type is its saved scheduler's (only an EDM scheduler is refused)."""
+        check_sampler(self.config.get('recipe') or {**recipe_card('paper'), 'prediction_type': None}, self.scheduler)
 
     @property
     def class_names(self) -> list[str]: return list(self.unet.config.class_names)
@@ -401,6 +409,7 @@ class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
                  generator: torch.Generator | list[torch.Generator] | None = None, height: int | None = None,
                  width: int | None = None, min_area: int = 0, output_type: str = 'np', return_dict: bool = True):
         parsed = self.parse(prompts)
+        self.check_scheduler()
         B, s = len(parsed), float(guidance_scale)
         h = height or self.unet.config.sample_size; w = width or self.unet.config.sample_size
         emb, present = self.encode_prompts(parsed)
@@ -409,13 +418,13 @@ class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         none = torch.zeros_like(present)
         for t in self.progress_bar(self.scheduler.timesteps):
-            inp = self.scheduler.scale_model_input(x, t)
-            if s == 1: eps = self.unet(inp, t, emb, present)
-            elif s == 0: eps = self.unet(inp, t, emb, none)
-            else:
-                eu, ec = self.unet(torch.cat([inp, inp]), t, torch.cat([emb, emb]), torch.cat([none, present])).chunk(2)
-                eps = eu + s * (ec - eu)
-            x = self.scheduler.step(eps, t, x, generator=generator).prev_sample
+            inp = self.scheduler.scale_model_input(x, t)     # EDM: c_in x; its timesteps are c_noise
+            if s == 1: out = self.unet(inp, t, emb, present)     # epsilon, x0, v or EDM's F: the scheduler knows which
+            elif s == 0: out = self.unet(inp, t, emb, none)
+            else:                                               # guidance on the output; for EDM, on D (affine in F)
+                ou, oc = self.unet(torch.cat([inp, inp]), t, torch.cat([emb, emb]), torch.cat([none, present])).chunk(2)
+                out = ou + s * (oc - ou)
+            x = self.scheduler.step(out, t, x, generator=generator).prev_sample
         from simgen_nb.palette import decode, colorize
         labels, _ = decode(x.float().clamp(-1, 1).cpu(), self.palette())
         labels = labels.numpy().astype(np.uint8)
@@ -431,6 +440,8 @@ class MapGenPipeline(HubPipelineMixin, DiffusionPipeline):
 from dataclasses import asdict, field, replace
 from .train import Task, SampleRNG
 
+PREDICTION_TYPES = ('epsilon', 'sample', 'v_prediction')       # what a VP map generator may predict
+
 @dataclass
 class MapGenConfig:
     "Hyper-parameters of the map generator (saved under `task:` in config.yaml)."
@@ -445,14 +456,24 @@ class MapGenConfig:
     clip_seed: int = 0
     p_uncond: float = 0.1                            # probability of dropping the whole condition (CFG)
     num_train_timesteps: int = 1000
-    beta_schedule: str = 'squaredcos_cap_v2'
-    prediction_type: str = 'epsilon'                 # 'epsilon' | 'sample' (x0) | 'v_prediction'
+    recipe: str = 'paper'                            # a key of RECIPES (simgen_nb.recipes); a profile's VP fields below override paper's
+    beta_schedule: str = 'squaredcos_cap_v2'         # VP recipes' betas; EDM: 'none'
+    prediction_type: str = 'epsilon'                 # 'epsilon' | 'sample' (x0) | 'v_prediction'; EDM: its F ('epsilon')
+    loss_weighting: str = 'uniform'                  # 'uniform' | 'min_snr' | 'edm'
+    snr_gamma: float = 5.0                           # gamma of min-SNR weighting
+    sigma_data: float = 0.5                          # EDM: data standard deviation of the preconditioning
+    p_mean: float = -1.2                             # EDM: log sigma ~ N(p_mean, p_std^2) in training
+    p_std: float = 1.2
+    sigma_min: float = 0.002                         # EDM: sampling range of sigma
+    sigma_max: float = 80.0
     palette: str = 'cfl'
     template: str = DEFAULT_TEMPLATE
     min_area: int = 1                                # regions below this many px are not counted by `describe`
     sample_steps: int = 25                           # for the sample grids
     sample_guidance: float = 3.0
-    def __post_init__(self): self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
+    def __post_init__(self):
+        self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
+        check_recipe(self, PREDICTION_TYPES)
 
 MAPGEN_PROFILES = {
     'ci': MapGenConfig(size=16, block_out_channels=(16, 32), cross_attention_dim=32, clip_model=TINY_CLIP,
@@ -467,9 +488,18 @@ MAPGEN_PROFILES = {
 }
 
 def mapgen_config(profile: str, **overrides) -> MapGenConfig:
-    "The map generator's config for `profile`, with `overrides` (None values ignored)."
+    """The map generator's config for `profile`, with `overrides` (None values ignored). Without `recipe=` a profile trains
+    `paper` with its own prediction type and betas (its overrides of paper's); `recipe=` sets that recipe's fields, and
+    `prediction_type` / `beta_schedule` override them within a VP recipe."""
     if profile not in MAPGEN_PROFILES: raise SimGenError(f'unknown profile {profile!r}; choose one of {sorted(MAPGEN_PROFILES)}')
-    return replace(MAPGEN_PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    base = MAPGEN_PROFILES[profile]
+    if 'recipe' in overrides:
+        fields = recipe_fields(overrides['recipe'])
+        if is_edm(overrides['recipe']) and {'prediction_type', 'beta_schedule'} & set(overrides):
+            raise SimGenError('--prediction-type overrides a VP recipe; the EDM recipe has none')
+        base = replace(base, **fields)
+    return replace(base, **overrides)
 
 # %% ../nbs/08_mapgen.ipynb #0db74f5f
 def make_encoder(config: MapGenConfig) -> ClipTextEncoder:
@@ -488,9 +518,7 @@ class MapGenTask(Task):
         self.colors = [list(c.get('color', (0, 0, 0))) if isinstance(c, dict) else [0, 0, 0] for c in classes['classes']]
         self.ignore_index = classes.get('ignore_index', 255)
         self.encoder = encoder or make_encoder(self.config)
-        self.scheduler = DDPMScheduler(num_train_timesteps=self.config.num_train_timesteps,
-                                       beta_schedule=self.config.beta_schedule, clip_sample=True,
-                                       prediction_type=self.config.prediction_type)
+        self.scheduler = make_train_scheduler(self.config)          # DDPM for a VP recipe, EDM Euler for edm
         self.palette = make_palette(self.config.palette, len(self.names))
         self.grid_prompts = [list(s) for s in grid_prompts]
 
@@ -527,17 +555,26 @@ class MapGenTask(Task):
         emb, present = self.condition(labels)
         drop = rng.rand() < self.config.p_uncond                        # (B,) whole-sequence CFG drop
         present = present & ~drop[:, None]
+        c = self.config
+        if is_edm(c.recipe):                                            # EDM: F regressed on (x0 - c_skip x) / c_out
+            sigma = edm_sigma(rng, c.p_mean, c.p_std).to(dev)
+            s = sigma.view(-1, 1, 1, 1)
+            x = x0 + s * rng.randn(*x0.shape[1:]).to(dev)
+            pred = model(self.scheduler.precondition_inputs(x, s), self.scheduler.precondition_noise(sigma), emb, present)
+            return {'loss': F.mse_loss(pred.float(), edm_target(x0, x, s, c.sigma_data)), 'uncond_frac': drop.float().mean()}
         t = rng.randint(self.scheduler.config.num_train_timesteps)
         noise = rng.randn(*x0.shape[1:])
         xt = self.scheduler.add_noise(x0, noise, t)
         pred = model(xt, t, emb, present)
-        target = {'epsilon': noise, 'sample': x0}.get(self.config.prediction_type)
-        if target is None: target = self.scheduler.get_velocity(x0, noise, t)
-        mse = F.mse_loss(pred.float(), target)
+        target = vp_target(self.scheduler, x0, noise, t, c.prediction_type)
+        if c.loss_weighting == 'min_snr':
+            w = min_snr_weight(self.scheduler.alphas_cumprod, t.to(dev), c.snr_gamma, c.prediction_type)
+            mse = ((pred.float() - target).square().mean((1, 2, 3)) * w).mean()
+        else: mse = F.mse_loss(pred.float(), target)
         return {'loss': mse, 'uncond_frac': drop.float().mean()}
 
     def pipeline(self, ema_model) -> MapGenPipeline:
-        p = MapGenPipeline(unet=ema_model, text_encoder=self.encoder, scheduler=self.scheduler)
+        p = MapGenPipeline(unet=ema_model, text_encoder=self.encoder, scheduler=self.scheduler, recipe=recipe_card(self.config))
         p.set_progress_bar_config(disable=True)
         return p
 
@@ -653,7 +690,7 @@ def sample_run(run_dir, args) -> int:
         for i, lab, rgb in zip(idx, o.labels, o.maps): save_pair(out, sample_id(i), rgb, lab)
     items = {sample_id(i): {'prompts': samples[i], **sources[i]} for i in range(n)}
     provenance = {'run': str(run_dir), 'model': 'mapgen', 'sampler': args.scheduler, 'steps': args.steps,
-                  'guidance': guidance, 'seed': args.seed, 'profile': cfg.get('profile'),
+                  'guidance': guidance, 'seed': args.seed, 'profile': cfg.get('profile'), 'recipe': cfg.get('task', {}).get('recipe', 'paper'),
                   'encoder_note': pipe.encoder_note, 'image': 'the generated map in display colours (no image: use `simgen-nb generate`)'}
     finish_sampling(out, n, _classes_of(pipe, f'mapgen:{run_dir.name}'), source=f'mapgen:{run_dir}', provenance=provenance, items=items)
     return 0
@@ -705,7 +742,9 @@ _TASK_FLAGS = {'clip_model': dict(help="open_clip model (default: the profile's;
                'p_uncond': dict(type=unit_float, help='probability of dropping the whole condition (CFG; default 0.1)'),
                'size': dict(type=int_range(8), help="map size in px (default: the profile's)"),
                'sample_guidance': dict(type=nonneg_float, help='guidance of the sample grids (default 3)'),
-               'prediction_type': dict(choices=['epsilon', 'sample', 'v_prediction'], help="what the U-Net predicts (default: the profile's)")}
+               'recipe': dict(choices=sorted(RECIPES), help="training recipe (simgen_nb.recipes; default: paper with the profile's "
+                                                           "prediction type and betas)"),
+               'prediction_type': dict(choices=['epsilon', 'sample', 'v_prediction'], help="what the U-Net predicts, within a VP recipe (default: the profile's)")}
 
 def _train_cmd(args) -> int:
     from simgen_nb.train import config_from_args, run_train_command, check_resume_flags

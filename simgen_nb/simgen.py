@@ -20,14 +20,16 @@ from diffusers.utils.torch_utils import randn_tensor
 from .core import SimGenError, PixelRangeError, pixels_to_model
 from .nets import UNetSpec, UNET_PROFILES, residual_unet
 from . import palette as pal
+from .recipes import (RECIPES, recipe_fields, resolve_sampler, is_edm, check_recipe, make_train_scheduler, check_sampler,
+                               vp_target, min_snr_weight, edm_sigma, edm_target)
+from . import recipes
 from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
                              load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['RECIPES', 'PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'resolve_sampler', 'recipe_fields',
-           'make_class_palette', 'joint_sample', 'split_joint', 'SimGenTask', 'make_train_scheduler', 'recipe_card',
-           'split_levels', 'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
-           'simgen_config_from_args', 'register_cli']
+__all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
+           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within',
+           'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -39,7 +41,7 @@ class SimGenConfig:
     palette_seed: int = 0                 # for the 'random' palette
     mask_weight: float = 1.0              # w in (L_img + w L_mask) / (1 + w)
     independent_noise: float = 0.0        # fraction of each batch whose image and mask halves get separate noise levels
-    recipe: str = 'paper'                 # a key of RECIPES: parameterisation, noise schedule, loss weighting, samplers
+    recipe: str = 'paper'                 # a key of RECIPES (simgen_nb.recipes): parameterisation, noise schedule, loss weighting, samplers
     prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction' (VP recipes; EDM's network is its F, diffusers' 'epsilon')
     num_train_timesteps: int = 1000
     beta_schedule: str = 'linear'         # VP recipes: DDPM's linear betas (1e-4 .. 0.02) or 'squaredcos_cap_v2'; EDM: 'none'
@@ -64,24 +66,13 @@ class SimGenConfig:
         self.attention_resolutions = tuple(int(r) for r in self.attention_resolutions)
         if self.palette not in ('cfl', 'random', 'grayscale', 'native'):
             raise SimGenError(f"palette must be cfl, random, grayscale or native, got {self.palette!r}")
-        if self.recipe not in RECIPES: raise SimGenError(f'recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}')
-        if self.prediction_type not in ('epsilon', 'v_prediction'):
-            raise SimGenError(f"prediction_type must be epsilon or v_prediction, got {self.prediction_type!r}")
-        if self.loss_weighting not in ('uniform', 'min_snr', 'edm'):
-            raise SimGenError(f"loss_weighting must be uniform, min_snr or edm, got {self.loss_weighting!r}")
-        if self.is_edm != (self.loss_weighting == 'edm') or self.is_edm != (self.beta_schedule == 'none'):
-            raise SimGenError(f"recipe {self.recipe!r}: loss_weighting 'edm' and beta_schedule 'none' go with the EDM recipe only")
-        if self.is_edm and self.prediction_type != 'epsilon':
-            raise SimGenError("the EDM recipe's network is EDM's F (prediction_type 'epsilon' in diffusers' EDM schedulers)")
-        for k in ('snr_gamma', 'sigma_data', 'p_std', 'sigma_min'):
-            if not getattr(self, k) > 0: raise SimGenError(f'{k} must be > 0, got {getattr(self, k)}')
-        if not self.sigma_max > self.sigma_min: raise SimGenError(f'sigma_max ({self.sigma_max}) must exceed sigma_min ({self.sigma_min})')
+        check_recipe(self)
         if self.mask_weight < 0: raise SimGenError(f'mask_weight must be >= 0, got {self.mask_weight}')
         if not 0 <= self.independent_noise <= 1:
             raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
 
     @property
-    def is_edm(self) -> bool: return RECIPES[self.recipe]['parameterization'] == 'edm'
+    def is_edm(self) -> bool: return is_edm(self.recipe)
 
     @classmethod
     def for_profile(cls, profile: str, **overrides) -> 'SimGenConfig':
@@ -104,39 +95,10 @@ class SimGenConfig:
         return UNetSpec(self.image_size, self.block_out_channels, self.layers_per_block, self.attention_resolutions,
                         self.norm_num_groups, dropout=self.dropout)
 
-# A recipe: how the network is parameterised and trained, and how it is sampled by default. `few` is the
-# default few-step sampler (name, steps); `reference` the many-step sampler quality is judged against.
-RECIPES = {
-    'paper':           dict(parameterization='vp', prediction_type='epsilon', beta_schedule='linear', loss_weighting='uniform',
-                            few=('dpmsolver', 25), reference=('ddpm', 1000)),
-    'v-cosine':        dict(parameterization='vp', prediction_type='v_prediction', beta_schedule='squaredcos_cap_v2',
-                            loss_weighting='uniform', few=('dpmsolver', 25), reference=('ddpm', 1000)),
-    'v-cosine-minsnr': dict(parameterization='vp', prediction_type='v_prediction', beta_schedule='squaredcos_cap_v2',
-                            loss_weighting='min_snr', few=('dpmsolver', 25), reference=('ddpm', 1000)),
-    'edm':             dict(parameterization='edm', prediction_type='epsilon', beta_schedule='none', loss_weighting='edm',
-                            few=('dpmsolver', 25), reference=('euler', 256)),
-}
 # The recipe each profile trains unless told otherwise. `edm` for smoke and demo: in the convergence study
 # (bench/results/convergence.md) it led at every point on KID and alignment. `paper` keeps the paper's recipe, so its
 # fidelity tables stay the paper's; `ci` keeps it too (the tests exercise every recipe explicitly).
 PROFILE_RECIPE = {'ci': 'paper', 'smoke': 'edm', 'demo': 'edm', 'paper': 'paper'}
-
-def resolve_sampler(recipe: dict | str | None, name: str, steps: int | None = None) -> tuple[str, int]:
-    """(scheduler name, steps) for a sampler named by role: 'reference' or 'few' give the recipe's own sampler (and its
-    steps unless `steps` is given); any other name is a scheduler name for `make_scheduler`. `recipe`: a pipeline's recipe
-    card (`pipe.config.recipe`), a recipe name, or None (a run saved before recipes: `paper`)."""
-    key = recipe.get('name', 'paper') if isinstance(recipe, dict) else (recipe or 'paper')
-    if key not in RECIPES: raise SimGenError(f'unknown recipe {key!r}; choose one of {sorted(RECIPES)}')
-    if name in ('reference', 'few'):
-        n, s = RECIPES[key][name]
-        return n, int(steps or s)
-    if not steps: raise SimGenError(f'sampler {name!r} needs a number of steps')
-    return name, int(steps)
-
-def recipe_fields(recipe: str) -> dict:
-    "The SimGenConfig fields a recipe sets."
-    r = RECIPES[recipe]
-    return dict(recipe=recipe, prediction_type=r['prediction_type'], beta_schedule=r['beta_schedule'], loss_weighting=r['loss_weighting'])
 
 GRID = {'ci': dict(grid_size=2, grid_steps=2), 'smoke': dict(grid_size=6, grid_steps=20),
         'demo': dict(grid_size=8, grid_steps=25), 'paper': dict(grid_size=8, grid_steps=50)}
@@ -202,12 +164,10 @@ class SimGenTask(Task):
         "(x_t, target, min-SNR or unit weight) of the channels `x0` at timesteps t."
         c = self.config
         xt = self.scheduler.add_noise(x0, noise, t)
-        target = noise if c.prediction_type == 'epsilon' else self.scheduler.get_velocity(x0, noise, t)
+        target = vp_target(self.scheduler, x0, noise, t, c.prediction_type)
         w = torch.ones(len(t), device=x0.device)
         if c.loss_weighting == 'min_snr':       # Hang et al. 2023: min(SNR, gamma) / SNR on epsilon, / (SNR + 1) on v
-            ab = self.scheduler.alphas_cumprod.to(x0.device)[t.to(x0.device)]
-            snr = ab / (1 - ab)
-            w = snr.clamp(max=c.snr_gamma) / (snr if c.prediction_type == 'epsilon' else snr + 1)
+            w = min_snr_weight(self.scheduler.alphas_cumprod, t.to(x0.device), c.snr_gamma, c.prediction_type)
         return xt, target, w
 
     def edm_terms(self, x0: torch.Tensor, rng: SampleRNG):
@@ -216,21 +176,19 @@ class SimGenTask(Task):
         lambda(sigma) |D - x0|^2 with lambda = 1 / c_out^2 is |F - (x0 - c_skip x) / c_out|^2. Inputs and noise
         conditioning come from the EDM scheduler itself, so training and sampling share one convention."""
         c = self.config
-        sigma = (c.p_mean + c.p_std * rng.randn()).exp().to(x0.device)          # (B,)
+        sigma = edm_sigma(rng, c.p_mean, c.p_std).to(x0.device)                 # (B,)
         s = sigma.view(-1, 1, 1, 1)
         n = rng.randn(*x0.shape[1:]).to(x0.device)
         if c.independent_noise:                 # a sigma per half: (B, 6, 1, 1); c_noise and the weight (B, 2)
-            si, sm, on_i, on_m = split_levels(sigma, (c.p_mean + c.p_std * rng.randn()).exp().to(x0.device), rng.rand(3),
+            si, sm, on_i, on_m = split_levels(sigma, edm_sigma(rng, c.p_mean, c.p_std).to(x0.device), rng.rand(3),
                                               c.independent_noise, c.sigma_min, c.sigma_max)
             s = torch.cat([si.view(-1, 1, 1, 1).expand(-1, 3, 1, 1), sm.view(-1, 1, 1, 1).expand(-1, 3, 1, 1)], 1)
             cn = torch.stack([self.scheduler.precondition_noise(si), self.scheduler.precondition_noise(sm)], 1)
             w = torch.stack([on_i, on_m], 1).to(x0.device)
         else: cn, w = self.scheduler.precondition_noise(sigma), torch.ones(len(sigma), device=x0.device)
         x = x0 + s * n
-        c_skip = c.sigma_data ** 2 / (s ** 2 + c.sigma_data ** 2)
-        c_out = s * c.sigma_data / (s ** 2 + c.sigma_data ** 2).sqrt()
         inp = self.scheduler.precondition_inputs(x, s)
-        return inp, cn, (x0 - c_skip * x) / c_out, w
+        return inp, cn, edm_target(x0, x, s, c.sigma_data), w
 
     def loss(self, model, batch: dict, step: int, rng: SampleRNG) -> dict[str, torch.Tensor]:
         img = pixels_to_model(batch['image'], what='SimGen training images')   # uint8 or [0, 1] (the data set's) -> [-1, 1]
@@ -257,21 +215,9 @@ class SimGenTask(Task):
                        generator=sample_generators(c.grid_seed, range(c.grid_size)), output_type='np')
         return sample_figure(out, pipeline.class_colors())
 
-def make_train_scheduler(config: SimGenConfig):
-    "The noise schedule of training, saved with the pipeline: DDPM (`num_train_timesteps` steps) for VP recipes, EDM Euler for EDM."
-    if config.is_edm:
-        return EDMEulerScheduler(sigma_min=config.sigma_min, sigma_max=config.sigma_max, sigma_data=config.sigma_data,
-                                 num_train_timesteps=config.num_train_timesteps, prediction_type='epsilon')
-    return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
-                         prediction_type=config.prediction_type, clip_sample=True)
-
 def recipe_card(config: SimGenConfig) -> dict:
-    "What the pipeline records of the recipe (checked against its scheduler before sampling)."
-    r = RECIPES[config.recipe]
-    return {'name': config.recipe, 'parameterization': r['parameterization'], 'prediction_type': config.prediction_type,
-            'beta_schedule': config.beta_schedule, 'loss_weighting': config.loss_weighting,
-            'few_step_sampler': list(r['few']), 'reference_sampler': list(r['reference']),
-            'independent_noise': config.independent_noise}
+    "What the pipeline records of the recipe (checked against its scheduler before sampling): `recipes.recipe_card` and the independent noise."
+    return {**recipes.recipe_card(config), 'independent_noise': config.independent_noise}
 
 def split_levels(main: torch.Tensor, other: torch.Tensor, draw: torch.Tensor, fraction: float, clean, full):
     """Per-sample noise levels of the (image, mask) halves, and whether each half's loss counts (float 0/1).
@@ -312,14 +258,7 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
         "Refuse a scheduler whose parameterisation is not the one the U-Net was trained with (runs before recipes: no check)."
         r = self.config.recipe
         if not r: return
-        edm = type(self.scheduler).__name__.startswith('EDM')
-        if edm != (r['parameterization'] == 'edm'):
-            raise SimGenError(f"this model was trained with the {r['name']!r} recipe ({r['parameterization']}); "
-                              f"{type(self.scheduler).__name__} samples a {'EDM' if edm else 'VP'} model: "
-                              f"use make_scheduler(name, pipe.scheduler.config) to build a matching sampler")
-        if self.scheduler.config.get('prediction_type') != r['prediction_type']:
-            raise SimGenError(f"this model predicts {r['prediction_type']!r} (recipe {r['name']!r}); the scheduler "
-                              f"{type(self.scheduler).__name__} is configured for {self.scheduler.config.get('prediction_type')!r}")
+        check_sampler(r, self.scheduler)
 
     def palette_tensor(self, device=None) -> torch.Tensor:
         "The (K, 3) palette in [-1, 1]."

@@ -1,4 +1,4 @@
-"CASDM end to end: ci runs of each loss, guidance on/off, exact resume after the self-perceptual warm-up, train + sample CLI."
+"CASDM end to end: ci runs of each loss and recipe, guidance on/off, exact resume after the self-perceptual warm-up (paper and edm), train + sample CLI, recipes and old runs."
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from simgen_nb.casdm import CASDMTask, CASDMPipeline, casdm_config, LOSSES
 from simgen_nb.cli import build_parser
 from simgen_nb.core import SimGenError
 from simgen_nb.data import SegmentationDataset, save_pair, write_metadata, validate, read_manifest, read_mask, read_splits
-from simgen_nb.train import TrainConfig, train, read_log, latest_checkpoint, load_run, read_config
+from simgen_nb.recipes import RECIPES
+from simgen_nb.train import TrainConfig, SampleRNG, train, read_log, latest_checkpoint, load_run, read_config, make_scheduler
 
 K = 3
 
@@ -122,6 +123,7 @@ def test_cli_train_and_sample(data, tmp_path):
     assert [p for p in validate(gen) if 'is empty' not in p] == []
     m = read_manifest(gen)
     assert m['provenance']['guidance'] == 1.5 and m['provenance']['steps'] == 2 and m['provenance']['run'] == str(run)
+    assert m['provenance']['recipe'] == 'paper'
     for i in range(4):
         src = m['items'][f'gen{i:06d}']['source_map']
         assert np.array_equal(read_mask(gen / 'masks' / f'gen{i:06d}.png'), read_mask(src))
@@ -168,3 +170,106 @@ def test_loss_properties():
               ('mid', 'up'), lambda l: image_class_weights(l, K)).backward()
     assert sum(p.grad.abs().sum() for p in online.parameters() if p.grad is not None) > 0
     assert all(p.grad is None for p in frozen.parameters())
+
+
+@pytest.mark.parametrize('recipe', list(RECIPES))
+@pytest.mark.parametrize('loss', LOSSES)
+def test_every_recipe_trains_and_samples_each_loss(data, tmp_path, recipe, loss):
+    "ci: a few steps of each recipe with each loss; the run saves its recipe, and samples with the recipe's own samplers."
+    run = run_task(data, tmp_path / 'run', loss, recipe=recipe)
+    log = read_log(run)
+    assert [r['step'] for r in log] == [1, 2, 3, 4] and all(np.isfinite(r['loss']) for r in log)
+    if loss == 'camse+casp': assert [r['casp'] > 0 for r in log] == [False, False, True, True]
+    cfg, pipe = load_run(run)
+    assert cfg['task']['recipe'] == recipe and pipe.config.recipe['name'] == recipe
+    assert type(pipe.scheduler).__name__ == ('EDMEulerScheduler' if recipe == 'edm' else 'DDPMScheduler')
+    pipe.set_progress_bar_config(disable=True)
+    maps = torch.stack([SegmentationDataset(data, 'test')[i]['labels'] for i in range(2)])
+    for name, _ in (RECIPES[recipe]['few'], RECIPES[recipe]['reference']):
+        pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
+        img = pipe(maps, 2, 1.5, [torch.Generator().manual_seed(i) for i in range(2)], 'pt').images
+        assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+
+
+def test_edm_recipe_resumes_exactly(data, tmp_path):
+    "`train casdm --recipe edm` with the self-perceptual loss: 6 steps straight and 4 + 2 with --resume give bitwise the same weights, EMA, frozen copy and log."
+    common = ['--data', data, '--profile', 'ci', '--recipe', 'edm', '--loss', 'camse+casp', '--steps', 6, '--batch-size', 2,
+              '--checkpoint-every', 2, '--no-progress']
+    cli('train', 'casdm', *common, '--out', tmp_path / 'a')
+    cli('train', 'casdm', *common, '--out', tmp_path / 'b', '--stop-at', 4)             # past the warm-up (step 2)
+    cli('train', 'casdm', '--out', tmp_path / 'b', '--resume', 'latest', '--no-progress')
+    a, b = latest_checkpoint(tmp_path / 'a'), latest_checkpoint(tmp_path / 'b')
+    assert a.name == b.name == 'checkpoint-6'
+    for f in ('model', 'ema', 'extra'):
+        sa, sb = load_file(a / f'{f}.safetensors'), load_file(b / f'{f}.safetensors')
+        assert sa.keys() == sb.keys() and sa
+        for k in sa: assert torch.equal(sa[k], sb[k]), (f, k)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != 'seconds'} for r in rows]
+    assert strip(read_log(tmp_path / 'a')) == strip(read_log(tmp_path / 'b'))
+    assert read_log(tmp_path / 'a')[-1]['casp'] > 0
+    assert read_config(tmp_path / 'b')['task']['recipe'] == 'edm'
+
+
+def test_edm_training_target_maps_back_to_x0(data):
+    "The EDM target of F is (x0 - c_skip x) / c_out: the saved sampler's precondition_outputs (both EDM samplers) turns it back into x0; x0_hat is D(x)."
+    task = CASDMTask(casdm_config('ci', num_classes=K, recipe='edm'))
+    ds = SegmentationDataset(data, 'train')
+    x0 = torch.stack([ds[i]['image'] for i in range(4)])
+    inp, c_noise, target, w, to_x0 = task.noised(x0, SampleRNG(0, 7, range(4)))
+    rng = SampleRNG(0, 7, range(4))                       # the same draws: log sigma ~ N(-1.2, 1.2^2), then the noise
+    sigma = (-1.2 + 1.2 * rng.randn()).exp().view(-1, 1, 1, 1)
+    x = x0 + sigma * rng.randn(3, 16, 16)
+    saved = task.pipeline(task.build_model()).scheduler
+    for name in ('euler', 'dpmsolver'):
+        torch.testing.assert_close(make_scheduler(name, saved.config).precondition_outputs(x, target, sigma), x0, atol=1e-5, rtol=0)
+    torch.testing.assert_close(to_x0(target), x0, atol=1e-5, rtol=0)
+    torch.testing.assert_close(inp, x / (sigma ** 2 + 0.5 ** 2).sqrt())
+    torch.testing.assert_close(c_noise, sigma.flatten().log() / 4)
+    assert w is None                                      # EDM's lambda(sigma) is in the target's scale
+
+
+def test_pipeline_refuses_a_scheduler_of_another_parameterisation(data, tmp_path):
+    "An edm run's pipeline refuses a VP scheduler (and make_scheduler will not build one); a paper run's refuses an EDM one; both survive save/load."
+    from diffusers import DDPMScheduler, DDIMScheduler, EDMEulerScheduler
+    maps = torch.stack([SegmentationDataset(data, 'test')[i]['labels'] for i in range(2)])
+    edm_run = run_task(data, tmp_path / 'edm', 'mse', steps=2, recipe='edm')
+    _, pipe = load_run(edm_run)
+    pipe.save_pretrained(tmp_path / 'copy')
+    pipe = CASDMPipeline.from_pretrained(tmp_path / 'copy')
+    assert pipe.config.recipe['parameterization'] == 'edm'
+    with pytest.raises(SimGenError, match='EDM model'): make_scheduler('ddim', pipe.scheduler.config)
+    for vp in (DDPMScheduler(), DDIMScheduler()):
+        pipe.scheduler = vp
+        with pytest.raises(SimGenError, match="'edm' recipe .* samples a VP model"): pipe(maps, 2)
+    _, paper = load_run(run_task(data, tmp_path / 'paper', 'mse', steps=2))
+    paper.scheduler = EDMEulerScheduler()
+    with pytest.raises(SimGenError, match="'paper' recipe .* samples an EDM model"): paper(maps, 2)
+
+
+def test_a_run_saved_before_recipes_resumes_and_samples_as_paper(data, tmp_path):
+    "A CASDM run whose config.yaml and pipeline predate the recipe option resumes (the fields take paper's values) and samples as `paper`."
+    import json, yaml
+    from diffusers import EDMEulerScheduler
+    run = tmp_path / 'run'
+    cli('train', 'casdm', '--data', data, '--profile', 'ci', '--loss', 'mse', '--steps', 4, '--stop-at', 2, '--batch-size', 2,
+        '--checkpoint-every', 2, '--out', run, '--no-progress')
+    added = ('recipe', 'prediction_type', 'loss_weighting', 'snr_gamma', 'sigma_data', 'p_mean', 'p_std', 'sigma_min', 'sigma_max')
+    cfg = yaml.safe_load((run / 'config.yaml').read_text())
+    assert cfg['task']['recipe'] == 'paper'
+    cfg['task'] = {k: v for k, v in cfg['task'].items() if k not in added}
+    (run / 'config.yaml').write_text(yaml.safe_dump(cfg, sort_keys=False))
+    idx = json.loads((run / 'pipeline' / 'model_index.json').read_text()); idx.pop('recipe')
+    (run / 'pipeline' / 'model_index.json').write_text(json.dumps(idx))
+    _, old = load_run(run)                                            # the old pipeline: no recipe, sampled as paper's
+    assert old.config.recipe is None
+    old.set_progress_bar_config(disable=True)
+    maps = torch.stack([SegmentationDataset(data, 'test')[i]['labels'] for i in range(2)])
+    assert torch.isfinite(old(maps, 2, 1.5, None, 'pt').images).all()
+    old.scheduler = EDMEulerScheduler()
+    with pytest.raises(SimGenError, match="'paper' recipe"): old(maps, 2)
+    with pytest.raises(SimGenError, match="--recipe 'edm' differs"):          # a flag contradicting the saved run is refused
+        cli('train', 'casdm', '--out', run, '--resume', 'latest', '--recipe', 'edm', '--no-progress')
+    cli('train', 'casdm', '--out', run, '--resume', 'latest', '--no-progress')
+    assert max(int(r['step']) for r in read_log(run)) == 4
+    cfg, pipe = load_run(run)
+    assert pipe.config.recipe['name'] == 'paper' and type(pipe.scheduler).__name__ == 'DDPMScheduler'

@@ -112,7 +112,7 @@ def test_sample_from_heldout_maps(runs, tmp_path):
     assert cli_main(['sample', str(mg), '--n', '3', '--steps', '2', '--out', str(tmp_path/'gen')]) == 0
     assert problems(tmp_path/'gen') == []
     man = read_manifest(tmp_path/'gen')
-    assert man['provenance']['model'] == 'mapgen'
+    assert man['provenance']['model'] == 'mapgen' and man['provenance']['recipe'] == 'paper'
     train = read_splits(data)['train']                           # --split train (default): only training maps are described
     assert [(it['source_map'], it['split']) for it in man['items'].values()] == [(i, 'train') for i in train[:3]]
 
@@ -142,3 +142,64 @@ def test_chain_writes_a_valid_data_set(runs, tmp_path, capsys):
     assert cli_main(['generate', '--prompts', str(f), '--mapgen', str(mg), '--casdm', str(cd), '--steps', '2',
                      '--out', str(tmp_path/'bad')]) == 1
     assert 'prompts.jsonl:2' in capsys.readouterr().err and not (tmp_path/'bad').exists()
+
+
+@pytest.mark.parametrize('recipe', ['paper', 'v-cosine-minsnr', 'edm'])
+def test_every_recipe_trains_and_samples(tmp_path, recipe):
+    "ci: `train mapgen --recipe R` trains, saves its recipe, samples with R's own samplers and refuses the other parameterisation's."
+    from diffusers import DDPMScheduler, EDMEulerScheduler
+    from simgen_nb.recipes import RECIPES
+    from simgen_nb.train import make_scheduler, read_log
+    data = toy_set(tmp_path/'toy')
+    assert cli_main(['train', 'mapgen', '--data', str(data), '--profile', 'ci', '--recipe', recipe, '--steps', '2',
+                     '--out', str(tmp_path/'run'), '--no-progress']) == 0
+    assert all(np.isfinite(r['loss']) for r in read_log(tmp_path/'run'))
+    cfg, pipe = load_run(tmp_path/'run')
+    assert cfg['task']['recipe'] == recipe and pipe.config.recipe['name'] == recipe
+    pipe.set_progress_bar_config(disable=True)
+    for name, _ in (RECIPES[recipe]['few'], RECIPES[recipe]['reference']):
+        pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
+        assert pipe([['one large liver in the upper centre']], 2, 3.0, torch.Generator().manual_seed(0)).labels.shape == (1, 16, 16)
+    pipe.scheduler = DDPMScheduler(num_train_timesteps=100) if recipe == 'edm' else EDMEulerScheduler()
+    with pytest.raises(SimGenError, match=f"'{recipe}' recipe"):
+        pipe([['liver']], 2)
+
+
+def test_a_run_saved_before_recipes_loads_as_paper(runs, tmp_path):
+    "A map-generator run whose config and pipeline predate recipes: its task config loads as paper with its saved VP fields; its pipeline samples with VP schedulers and refuses EDM's."
+    import shutil, yaml
+    from diffusers import EDMEulerScheduler
+    _, data, mg, _ = runs
+    old = tmp_path/'old'; shutil.copytree(mg, old)
+    cfg = yaml.safe_load((old/'config.yaml').read_text())
+    added = ('recipe', 'loss_weighting', 'snr_gamma', 'sigma_data', 'p_mean', 'p_std', 'sigma_min', 'sigma_max')
+    task = {k: v for k, v in cfg['task'].items() if k not in added and k != 'encoder_note'}
+    c = M.MapGenConfig(**task)
+    assert (c.recipe, c.prediction_type, c.beta_schedule) == ('paper', cfg['task']['prediction_type'], cfg['task']['beta_schedule'])
+    idx = json.loads((old/'pipeline'/'model_index.json').read_text()); idx.pop('recipe')
+    (old/'pipeline'/'model_index.json').write_text(json.dumps(idx))
+    _, pipe = load_run(old)
+    assert pipe.config.recipe is None
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe([['liver']], 2, 3.0, torch.Generator().manual_seed(0)).labels.shape == (1, 16, 16)
+    pipe.scheduler = EDMEulerScheduler()
+    with pytest.raises(SimGenError, match='samples an EDM model'):
+        pipe([['liver']], 2)
+
+
+def test_edm_recipe_resumes_exactly(tmp_path):
+    "`train mapgen --recipe edm`: 4 steps straight and 2 + 2 with --resume give bitwise the same weights, EMA and log."
+    from safetensors.torch import load_file
+    from simgen_nb.train import read_log
+    data = toy_set(tmp_path/'toy')
+    common = ['--data', str(data), '--profile', 'ci', '--recipe', 'edm', '--steps', '4', '--batch-size', '2',
+              '--checkpoint-every', '2', '--no-progress']
+    assert cli_main(['train', 'mapgen', *common, '--out', str(tmp_path/'a')]) == 0
+    assert cli_main(['train', 'mapgen', *common, '--out', str(tmp_path/'b'), '--stop-at', '2']) == 0
+    assert cli_main(['train', 'mapgen', '--data', str(data), '--out', str(tmp_path/'b'), '--resume', 'latest', '--no-progress']) == 0
+    for f in ('model.safetensors', 'ema.safetensors'):
+        a, b = load_file(tmp_path/'a'/'checkpoint-4'/f), load_file(tmp_path/'b'/'checkpoint-4'/f)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f
+    strip = lambda rows: [{k: v for k, v in r.items() if k != 'seconds'} for r in rows]
+    assert strip(read_log(tmp_path/'a')) == strip(read_log(tmp_path/'b'))
+    assert read_config(tmp_path/'b')['task']['recipe'] == 'edm'
