@@ -7,6 +7,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK"; cd "$WORK"
+# a folder of its own: new or empty, or one this script made before (its venv is kept; its outputs are remade)
+if [ -n "$(ls -A)" ]; then
+    [ -x venv/bin/python ] || { echo "light_install.sh: $WORK holds files this script did not write; give a new or empty folder" >&2; exit 2; }
+    rm -rf data runs gen repro kid.py log.txt err.txt
+fi
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 LOG="$WORK/log.txt"; : > "$LOG"
 PY=${PYTHON:-python3}
