@@ -11,7 +11,7 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
            'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'summarize', 'mean_pm_std',
-           'markdown_table', 'Context', 'check_training_sources', 'register_cli']
+           'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +307,19 @@ def markdown_table(df, head: str = '', caption_cols: tuple = (), spread: str = '
     top = head + (f' — {note}' if note and head else note)
     return f'{top}\n\n{out.to_markdown(index=False, disable_numparse=True)}\n'
 
+
+# %% ../nbs/11_reproduce.ipynb #9fb890f9
+def goal_verdict(mean: float, std: float, goal: float, lower_is_better: bool) -> str:
+    """Whether `mean ± std` meets `goal`: 'met' when the whole interval lies on the goal's side, 'missed' when it lies
+    wholly on the other side, 'not distinguishable' when it contains the goal. Without a spread (std None or NaN) the
+    mean decides, and the verdict says '(no interval)'."""
+    import math
+    if std is None or math.isnan(std):
+        ok = mean <= goal if lower_is_better else mean >= goal
+        return ('met' if ok else 'missed') + ' (no interval)'
+    lo, hi = mean - std, mean + std
+    if lower_is_better: return 'met' if hi <= goal else ('missed' if lo > goal else 'not distinguishable')
+    return 'met' if lo >= goal else ('missed' if hi < goal else 'not distinguishable')
 
 # %% ../nbs/11_reproduce.ipynb #63e5c935
 class Context:
