@@ -112,12 +112,6 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
     return sorted(J, key=lambda j: j['prio'])   # stable: seed by seed within a priority; E3's own runs and sets last
 
 
-def _sizes(path: Path) -> dict:
-    from simgen_nb.data import read_splits
-    sp = read_splits(path)
-    return {'n_syn': None, 'n_test': len(sp['test'])}
-
-
 def run_job(spec: dict, profile: str, root: Path) -> None:
     "Carry out one job in this process (one torch thread)."
     import torch
