@@ -197,22 +197,27 @@ def steps_in(model: str, minutes: float) -> int:
     "Training steps of `model` that fit `minutes` on the 2-core CPU (rounded to hundreds)."
     return int(round(minutes * 60 / STEP_SECONDS[model], -2))
 
-# The demo budget: wall minutes on the 2-core CPU, one process, nothing else running (about two hours in all: one
-# sitting, the length of a working session on a laptop, since a reproduction that has to be resumed across days is one
-# that users do not run). The headline SimGen model (CFL, seed 0) gets 12 minutes (4,000 steps: past the 3,000 steps at
-# which the convergence study's edm KID met the real floor); every palette arm and seed, and every unified-model arm
-# (E7), a quarter of it (1,000 steps), and E7's CASDM arms as many minutes as the unified arms. Every arm keeps 3 seeds
-# and 500 pairs: the arms are shorter rather than fewer, so every number keeps its spread.
+# The demo budget: wall minutes of the 2-core CPU, measured (bench/results/demo_prefetch_timings.md: the demo's jobs in
+# two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; E6 and the scoring pass are
+# estimates (E6: its 4 samplers cost (256 + 25 + 15 + 10) / 25 times a 25-step set). About 3 h 45 min in all: more than
+# one sitting, so the demo runs in the background and resumes (every run and set is reused when its inputs match). The
+# headline SimGen model (CFL, seed 0) trains 4,000 steps (12 min alone; past the 3,000 steps at which the convergence
+# study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
+# (1,000 steps), and E7's CASDM arms as many minutes as the unified arms. Every arm keeps 500 pairs and 2 seeds:
+# sampling, not training, is most of the cost (7 one-thread minutes per set of 500 at 25 steps), so a third seed would
+# add about an hour.
 DEMO_BUDGET = {
-    'E0 judge segmenter (plateau stop, at most 4,000 steps)': 7,
-    'E1 SimGen headline (CFL, seed 0): 12 min': 12,
-    'E1/E2 SimGen palette arms (3 palettes x 3 seeds, 3 min each)': 27,
-    'E1/E4/E5 map generator (3 seeds, 400 steps each)': 5,
-    'E3 CASDM (3 losses x 3 seeds, 400 steps each)': 10,
-    'E5 downstream segmenters (600 steps each)': 15,
-    'E7 unified SimGen (3 seeds, 3 min each)': 9,
-    'E7 CASDM at the unified arm\'s minutes (3 seeds, 3 min each)': 9,
-    'sampling and scoring (500 pairs per arm, 25 sampler steps; E6: 4 samplers on 500)': 30,
+    'E0 judge segmenter (plateau stop, at most 4,000 steps)': 5,
+    'E1 SimGen headline (CFL, seed 0, 4,000 steps)': 12,
+    'E1/E2 SimGen palette arms (3 palettes x 2 seeds, 1,000 steps each)': 18,
+    'E1/E4/E5 map generator (2 seeds, 400 steps each)': 5,
+    'E3/E5 CASDM (3 losses x 2 seeds, 400 steps each)': 15,
+    'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
+    'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
+    'E7 CASDM at the unified arm\'s minutes (2 seeds, 1,100 steps each)': 14,
+    'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 25 steps)': 84,
+    'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; estimate)': 45,
+    'scoring, tables and figures (estimate)': 15,
 }
 
 SETTINGS = {
@@ -223,8 +228,8 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
-    # demo: the budget table DEMO_BUDGET (about two hours on a 2-core CPU, one sitting)
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1, 2), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
+    # demo: the budget table DEMO_BUDGET (about 3 h 45 min on a 2-core CPU, in the background, resumable)
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
                       samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 12), 'casdm': 400, 'mapgen': 400},
                       ablation_steps={'simgen': steps_in('simgen', 3), 'casdm': 400, 'mapgen': 400}, budget=DEMO_BUDGET,
@@ -538,7 +543,7 @@ def _cli_reproduce(args) -> int:
 def register_cli(commands) -> None:
     "Add `simgen-nb reproduce`."
     p = commands.command('reproduce', help='run the experiment notebooks (papermill) and write the HTML report')
-    p.add_argument('--profile', choices=PROFILES, default='smoke', help='budgets: ci (seconds), smoke (CPU, <= 30 min), demo (CPU, about 2 h), paper (GPU)')
+    p.add_argument('--profile', choices=PROFILES, default='smoke', help='budgets: ci (seconds), smoke (CPU, <= 30 min), demo (CPU, about 4 h, resumable), paper (GPU)')
     p.add_argument('--only', nargs='+', metavar='E', help='experiment keys to run, e.g. E3 E5 (default: all)')
     p.add_argument('--data', nargs='+', metavar='NAME=PATH', help='converted public data sets (default: SynthSurg)')
     p.add_argument('--root', default='.', help='the repository root (default: the current folder)')
