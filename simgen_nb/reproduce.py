@@ -420,6 +420,33 @@ class Context:
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, casdm)
 
+    def heldout_maps(self, name: str, path: Path) -> Path:
+        """The held-out split of `path` (test, else val) at the evaluation size, as a data set of its own
+        (`runs/<profile>/generated/heldout-maps-<name>`, its pairs in its `train` split): the maps E3 and E7 condition
+        on. Made once; reused while its manifest exists."""
+        import numpy as np
+        from .data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
+        out = self.runs/'generated'/f'heldout-maps-{name}'
+        if (out/'manifest.json').exists(): return out
+        ds = SegmentationDataset(path, 'test' if read_splits(path).get('test') else 'val', size=self.settings.eval_size)
+        ids = []
+        for i in range(len(ds)):
+            it = ds[i]; img = (it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+            save_pair(out, it['id'], img, it['labels'].numpy().astype(np.uint8)); ids.append(it['id'])
+        write_metadata(out, read_classes(path), {'train': ids}, source=f'{name} held-out split')
+        return out
+
+    def train_prompts(self, name: str, path: Path, seed: int) -> Path:
+        """The prompt file of E1's and E5's text -> map -> image chain at `seed`: descriptions of `n_samples` training
+        maps of `path` (never a scored split), each line naming its source map and split."""
+        from .data import read_classes, read_splits
+        from .mapgen import heldout_prompts, write_prompts
+        names = [c['name'] for c in read_classes(path)['classes']]
+        n = min(len(read_splits(path)['train']), self.settings.n_samples)
+        prompts, ids = heldout_prompts(path, names, size=self.settings.eval_size, n=n, split='train')
+        return write_prompts(self.runs/'generated'/f'E5-prompts-{name}-s{seed}.jsonl', prompts,
+                             sources=[{'source_map': i, 'split': 'train'} for i in ids])
+
     def segmenter(self, name: str, data: Path | list[Path], seed: int = 0, test: Path | None = None, judge: bool = False) -> Path:
         """A downstream segmenter run `runs/<profile>/segmenters/<name>` trained on `data` at the evaluation size (reused):
         at the fixed `seg_steps`, or, a `judge`, until its mIoU plateaus (`judge_*` settings; needs `test`)."""
