@@ -205,7 +205,9 @@ def steps_in(model: str, minutes: float) -> int:
 # study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
 # (1,000 steps), and E7's CASDM arms as many minutes as the unified arms. Every arm keeps 500 pairs and 2 seeds:
 # sampling, not training, is most of the cost (7 one-thread minutes per set of 500 at 25 steps), so a third seed would
-# add about an hour.
+# add about an hour. The generated sets are sampled with EDM DPM-Solver++ at 15 steps (25 in the measured run: 84
+# minutes, about 50 at 15; the convergence study found 25 steps not distinguishable from EDM Euler 256 and 10 steps
+# 5x worse in KID, and E6 measures 25/15/10 against the reference on the headline model).
 DEMO_BUDGET = {
     'E0 judge segmenter (plateau stop, at most 4,000 steps)': 5,
     'E1 SimGen headline (CFL, seed 0, 4,000 steps)': 12,
@@ -215,7 +217,7 @@ DEMO_BUDGET = {
     'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
     'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
     'E7 CASDM at the unified arm\'s minutes (2 seeds, 1,100 steps each)': 14,
-    'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 25 steps)': 84,
+    'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25)': 50,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; estimate)': 45,
     'scoring, tables and figures (estimate)': 15,
 }
@@ -229,7 +231,7 @@ SETTINGS = {
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
     # demo: the budget table DEMO_BUDGET (about 3 h 45 min on a 2-core CPU, in the background, resumable)
-    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=25, sampler='dpmsolver', features='segmenter',
+    'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=15, sampler='dpmsolver', features='segmenter',
                       samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 12), 'casdm': 400, 'mapgen': 400},
                       ablation_steps={'simgen': steps_in('simgen', 3), 'casdm': 400, 'mapgen': 400}, budget=DEMO_BUDGET,
