@@ -78,7 +78,7 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             r = arm_name(S, 'simgen', f'simgen-{pal}-{name}', seed)
             job(f'sample:{r}', 'sample', run(r), r, seed=seed, deps=[f'train:{r}'])
         cc = arm_name(S, 'casdm', f'casdm-camse+casp-{name}', seed)
-        job(f'prompts-s{seed}', 'prompts', name, path, seed)
+        job(f'prompts-s{seed}', 'train_prompts', name, path, seed)
         job(f'sample:E5-chain-s{seed}', 'generate', gen(f'E5-prompts-{name}-s{seed}.jsonl'), run(f'mapgen-{name}-s{seed}'), run(cc),
             f'E5-chain-{name}-s{seed}', seed=seed, guidance_image=GUIDANCE, deps=[f'prompts-s{seed}', f'train:mapgen-s{seed}', f'train:{cc}'])
         job(f'sample:E5-casdm-s{seed}', 'sample', run(cc), f'E5-casdm-{name}-s{seed}', n='n_syn', seed=seed, maps=path, split='train',
@@ -128,41 +128,11 @@ def run_job(spec: dict, profile: str, root: Path) -> None:
     if kw.get('n') == 'n_syn': kw['n'] = min(len(read_splits(path)['train']), S.n_samples)
     if kw.get('n') == 'n_test': kw['n'] = len(read_splits(path)['test'])
     if kw.get('n') == 'n_maps': kw['n'] = min(len(read_splits(ctx.runs/'generated'/'heldout-maps-synthsurg')['train']), S.n_samples)
-    if call == 'heldout_maps': return heldout_maps(ctx, *args)
-    if call == 'prompts': return write_train_prompts(ctx, *args)
     if call == 'reproduce_only':
         subprocess.run([sys.executable, '-m', 'simgen_nb.cli', 'reproduce', '--profile', profile, '--only', args[0], '--root', str(root)],
                        check=True, env=_one_thread_env())
         return
     getattr(ctx, call)(*args, **kw)
-
-
-def heldout_maps(ctx, name, path):
-    "E3's and E7's `heldout_maps` (the same code): the held-out split's pairs at the evaluation size."
-    import numpy as np
-    from simgen_nb.data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
-    S = ctx.settings
-    out = ctx.runs/'generated'/f'heldout-maps-{name}'
-    if (out/'manifest.json').exists(): return out
-    ds = SegmentationDataset(path, 'test' if read_splits(path).get('test') else 'val', size=S.eval_size)
-    ids = []
-    for i in range(len(ds)):
-        it = ds[i]; img = (it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
-        save_pair(out, it['id'], img, it['labels'].numpy().astype(np.uint8)); ids.append(it['id'])
-    write_metadata(out, read_classes(path), {'train': ids}, source=f'{name} held-out split')
-    return out
-
-
-def write_train_prompts(ctx, name, path, seed):
-    "E1's and E5's prompt file: descriptions of training maps (the same code)."
-    from simgen_nb.data import read_classes, read_splits
-    from simgen_nb.mapgen import heldout_prompts, write_prompts
-    S = ctx.settings
-    names = [c['name'] for c in read_classes(path)['classes']]
-    n_syn = min(len(read_splits(path)['train']), S.n_samples)
-    prompts, ids = heldout_prompts(path, names, size=S.eval_size, n=n_syn, split='train')
-    return write_prompts(ctx.runs/'generated'/f'E5-prompts-{name}-s{seed}.jsonl', prompts,
-                         sources=[{'source_map': i, 'split': 'train'} for i in ids])
 
 
 def _one_thread_env():

@@ -82,17 +82,18 @@ def _all_metrics(real, fake, lab_r, lab_f, colors, **kw):
 
 
 def test_uint8_path_values_did_not_change():
-    "Reference numbers computed with the code before the pixel convention changed (uint8 inputs)."
+    """Reference numbers computed with the code before the pixel convention changed (uint8 inputs). To 1e-6: the matrix
+    square root in FID differs in its last digits between BLAS builds and thread counts (1.4e-8 relative seen)."""
     g = torch.Generator().manual_seed(0)
     real = torch.randint(0, 256, (8, 3, 16, 16), generator=g, dtype=torch.uint8)
     fake = (real.float() * 0.7 + 40).round().clamp(0, 255).to(torch.uint8)
     lab_r = torch.randint(0, 3, (8, 16, 16), generator=g); lab_f = torch.randint(0, 3, (8, 16, 16), generator=g)
     ref = _all_metrics(real, fake, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]])
     fid, km, ks, sid, reg = ref
-    assert fid == pytest.approx(0.010042889900049007, rel=1e-9)
-    assert (km, ks) == pytest.approx((-0.0008831087765012402, 0.001163229145682717), rel=1e-9)
-    assert sid == pytest.approx(0.05810855035003071, rel=1e-9)
-    assert reg == pytest.approx(0.01456025961962385, rel=1e-9)
+    assert fid == pytest.approx(0.010042889900049007, rel=1e-6)
+    assert (km, ks) == pytest.approx((-0.0008831087765012402, 0.001163229145682717), rel=1e-6)
+    assert sid == pytest.approx(0.05810855035003071, rel=1e-6)
+    assert reg == pytest.approx(0.01456025961962385, rel=1e-6)
     # floats in [0, 1] and, said explicitly, in [-1, 1] give the same numbers
     assert _all_metrics(real.float() / 255, fake.float() / 255, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]]) == ref
     assert _all_metrics(real.float() / 127.5 - 1, fake.float() / 127.5 - 1, lab_r, lab_f, [[10, 10, 10], [200, 60, 40], [170, 170, 170]],
