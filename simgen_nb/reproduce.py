@@ -427,9 +427,10 @@ class Context:
         (`runs/<profile>/generated/heldout-maps-<name>`, its pairs in its `train` split): the maps E3 and E7 condition
         on. Made once; reused while its manifest exists."""
         import numpy as np
-        from .data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
+        from simgen_nb.data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
         out = self.runs/'generated'/f'heldout-maps-{name}'
         if (out/'manifest.json').exists(): return out
+        if out.exists(): _remove_own(out, 'a generated data set', ('images', 'masks'))   # an interrupted one; refuse a foreign folder
         ds = SegmentationDataset(path, 'test' if read_splits(path).get('test') else 'val', size=self.settings.eval_size)
         ids = []
         for i in range(len(ds)):
@@ -441,8 +442,8 @@ class Context:
     def train_prompts(self, name: str, path: Path, seed: int) -> Path:
         """The prompt file of E1's and E5's text -> map -> image chain at `seed`: descriptions of `n_samples` training
         maps of `path` (never a scored split), each line naming its source map and split."""
-        from .data import read_classes, read_splits
-        from .mapgen import heldout_prompts, write_prompts
+        from simgen_nb.data import read_classes, read_splits
+        from simgen_nb.mapgen import heldout_prompts, write_prompts
         names = [c['name'] for c in read_classes(path)['classes']]
         n = min(len(read_splits(path)['train']), self.settings.n_samples)
         prompts, ids = heldout_prompts(path, names, size=self.settings.eval_size, n=n, split='train')
