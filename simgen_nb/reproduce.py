@@ -189,9 +189,13 @@ class Settings:
 
 # Seconds per training step of each model's demo network at 32 px, batch 8, on the 2-core CPU (2 threads, nothing else
 # running). SimGen: 0.18 s (bench/results/recipe_step_time.md: edm best 0.19 s, median 0.20 s on a shared machine; the
-# demo reproduction's own log, best 50-step windows, 0.17 s); CASDM's and the map generator's from the last demo's logs.
+# demo reproduction's own log, best 50-step windows, 0.17 s). CASDM and the map generator: SimGen's times their measured
+# ratio in the 2026-12-01 demo run (one-thread jobs side by side, runs/demo/*/log.csv): CASDM 1.02 s per step (4
+# camse+casp runs; mse 1.09) and the map generator 0.99 s (2 runs) against 0.48 s for the 8 SimGen 1,000-step arms,
+# ratios 2.1 and 2.1. (The 0.17 s this table said for CASDM before was wrong by that factor: E7's CASDM arms then
+# trained 1,100 steps, 18 minutes, against the unified arms' 9.)
 # The demo budget converts minutes to steps with them.
-STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.17, 'mapgen': 0.22}
+STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.38, 'mapgen': 0.37}
 
 def steps_in(model: str, minutes: float) -> int:
     "Training steps of `model` that fit `minutes` on the 2-core CPU (rounded to hundreds)."
@@ -199,7 +203,7 @@ def steps_in(model: str, minutes: float) -> int:
 
 # The demo budget: wall minutes of the 2-core CPU, measured (bench/results/demo_prefetch_timings.md: the demo's jobs in
 # two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; E6 and the scoring pass are
-# estimates (E6: its 4 samplers cost (256 + 25 + 15 + 10) / 25 times a 25-step set). About 3 h 45 min in all: more than
+# estimates (E6: its 4 samplers cost (256 + 25 + 15 + 10) / 25 times a 25-step set). About 3 h 10 min in all: more than
 # one sitting, so the demo runs in the background and resumes (every run and set is reused when its inputs match). The
 # headline SimGen model (CFL, seed 0) trains 4,000 steps (12 min alone; past the 3,000 steps at which the convergence
 # study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
@@ -216,7 +220,7 @@ DEMO_BUDGET = {
     'E3/E5 CASDM (3 losses x 2 seeds, 400 steps each)': 15,
     'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
     'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
-    'E7 CASDM at the unified arm\'s minutes (2 seeds, 1,100 steps each)': 14,
+    'E7 CASDM at the unified arm\'s minutes (2 seeds, 500 steps each)': 8,
     'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25)': 50,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; estimate)': 45,
     'scoring, tables and figures (estimate)': 15,
@@ -230,7 +234,7 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
-    # demo: the budget table DEMO_BUDGET (about 3 h 45 min on a 2-core CPU, in the background, resumable)
+    # demo: the budget table DEMO_BUDGET (about 3 h 10 min on a 2-core CPU, in the background, resumable)
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=15, sampler='dpmsolver', features='segmenter',
                       samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 12), 'casdm': 400, 'mapgen': 400},
