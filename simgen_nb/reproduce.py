@@ -202,8 +202,8 @@ def steps_in(model: str, minutes: float) -> int:
     return int(round(minutes * 60 / STEP_SECONDS[model], -2))
 
 # The demo budget: wall minutes of the 2-core CPU, measured (bench/results/demo_prefetch_timings.md: the demo's jobs in
-# two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; E6 and the scoring pass are
-# estimates (E6: its 4 samplers cost (256 + 25 + 15 + 10) / 25 times a 25-step set). About 3 h 10 min in all: more than
+# two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; the scoring pass is an
+# estimate. About 3 h in all: more than
 # one sitting, so the demo runs in the background and resumes (every run and set is reused when its inputs match). The
 # headline SimGen model (CFL, seed 0) trains 4,000 steps (12 min alone; past the 3,000 steps at which the convergence
 # study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
@@ -222,7 +222,7 @@ DEMO_BUDGET = {
     'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
     'E7 CASDM at the unified arm\'s minutes (2 seeds, 500 steps each)': 8,
     'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25)': 50,
-    'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; estimate)': 45,
+    'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; 68 one-thread minutes)': 34,
     'scoring, tables and figures (estimate)': 15,
 }
 
@@ -234,7 +234,7 @@ SETTINGS = {
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
-    # demo: the budget table DEMO_BUDGET (about 3 h 10 min on a 2-core CPU, in the background, resumable)
+    # demo: the budget table DEMO_BUDGET (about 3 h on a 2-core CPU, in the background, resumable)
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=15, sampler='dpmsolver', features='segmenter',
                       samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 12), 'casdm': 400, 'mapgen': 400},
