@@ -7,28 +7,31 @@ run: `runs/demo/`). One seed: no interval across training; the KID std is over 5
 """
 import json, time, torch
 from pathlib import Path
-ROOT = Path(__file__).resolve().parents[1]
+from simgen_nb.core import atomic_write_text
 from simgen_nb.reproduce import Context
 from simgen_nb.metrics import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(2)
 ctx = Context('demo', ROOT, progress=False)
 S = ctx.settings; path = ctx.datasets()['synthsurg']
+
+
+def score(gen) -> dict:
+    "E7's joint-generation scores of a generated set: KID[extractor] (mean, std over 50 subsets) and alignment mIoU."
+    m = evaluate(path, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
+                 size=S.eval_size, kid_subsets=50)['metrics']
+    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
+    return {'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'alignment': m[al]['miou']}
+
+
 t0 = time.time()
 run = ctx.arm('simgen', path, 'simgen-unified25-synthsurg', 0, palette='cfl', independent_noise=0.25)
 t1 = time.time()
-out = {}
-for name, r in [('unified 0.25', run)]:
-    gen = ctx.sample(r, r.name, seed=0)
-    m = evaluate(path, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
-                 size=S.eval_size, kid_subsets=50)['metrics']
-    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
-    out[name] = {'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'alignment': m[al]['miou']}
-for name, rn in [('unified 0.5', 'simgen-unified-synthsurg-s0-abl1000'), ('joint-only', 'simgen-cfl-synthsurg-s0-abl1000')]:
-    gen = ctx.runs/'generated'/rn
-    m = evaluate(path, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
-                 size=S.eval_size, kid_subsets=50)['metrics']
-    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
-    out[name] = {'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'alignment': m[al]['miou']}
-out['train_minutes'] = (t1 - t0) / 60; out['total_minutes'] = (time.time() - t0) / 60
+out = {'unified 0.25': score(ctx.sample(run, run.name, seed=0)),
+       'unified 0.5': score(ctx.runs/'generated'/'simgen-unified-synthsurg-s0-abl1000'),   # E7's seed-0 sets
+       'joint-only': score(ctx.runs/'generated'/'simgen-cfl-synthsurg-s0-abl1000'),
+       'train_minutes': (t1 - t0) / 60}
+out['total_minutes'] = (time.time() - t0) / 60
 print(json.dumps(out, indent=1))
-(ROOT/'bench'/'results'/'unified_noise_fraction.json').write_text(json.dumps(out, indent=1) + '\n')
+atomic_write_text(ROOT/'bench'/'results'/'unified_noise_fraction.json', json.dumps(out, indent=1) + '\n')
