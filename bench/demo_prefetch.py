@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve()
 
 # the notebooks' parameters that change what is trained or sampled (their defaults in nbs/experiments/)
 GUIDANCE = 1.5            # E3, E5, E7 map guidance; E1's chain_guidance
-INDEPENDENT_NOISE = 0.5   # E7
+INDEPENDENT_NOISE = 0.25  # E7
 PALETTES = ('cfl', 'random', 'grayscale')               # E1
 LOSSES = ('mse', 'camse', 'camse+casp')                 # E3
 
@@ -34,7 +34,7 @@ def arm_name(S, model: str, base: str, seed: int) -> str:
 
 def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set[str] | None = None) -> list[dict]:
     "Every job as {'id', 'deps', 'call', 'args', 'kwargs'}, in priority order (seed by seed)."
-    from simgen_nb.reproduce import SETTINGS, steps_in, STEP_SECONDS
+    from simgen_nb.reproduce import SETTINGS, steps_in, STEP_SECONDS, unified_base
     S = SETTINGS[profile]
     seeds = list(S.seeds) if seeds is None else seeds
     name = 'synthsurg'
@@ -61,8 +61,8 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             r = arm_name(S, 'casdm', f'casdm-{loss}-{name}', seed)
             job(f'train:{r}', 'arm', 'casdm', path, f'casdm-{loss}-{name}', seed, loss=loss, prio=0 if loss == 'camse+casp' else 4)
         job(f'train:mapgen-s{seed}', 'train', 'mapgen', path, f'mapgen-{name}-s{seed}', seed=seed)
-        u = arm_name(S, 'simgen', f'simgen-unified-{name}', seed)
-        job(f'train:{u}', 'arm', 'simgen', path, f'simgen-unified-{name}', seed, palette='cfl', independent_noise=INDEPENDENT_NOISE)
+        u = arm_name(S, 'simgen', unified_base(name, INDEPENDENT_NOISE), seed)
+        job(f'train:{u}', 'arm', 'simgen', path, unified_base(name, INDEPENDENT_NOISE), seed, palette='cfl', independent_noise=INDEPENDENT_NOISE)
         if uni_steps:
             cs = max(100, steps_in('casdm', uni_steps * STEP_SECONDS['simgen'] / 60))
             e7c = f'casdm-camse+casp-{name}-s{seed}-E7-{cs}'
@@ -87,7 +87,7 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             r = arm_name(S, 'casdm', f'casdm-{loss}-{name}', seed)
             job(f'sample:{r}', 'sample', run(r), r, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
                 deps=[f'train:{r}', 'maps:heldout'], prio=4)
-        u = arm_name(S, 'simgen', f'simgen-unified-{name}', seed)
+        u = arm_name(S, 'simgen', unified_base(name, INDEPENDENT_NOISE), seed)
         job(f'sample:{u}', 'sample', run(u), u, seed=seed, deps=[f'train:{u}'])
         job(f'sample:E7-maps-{u}', 'sample', run(u), f'E7-maps-{u}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
             guidance=GUIDANCE, deps=[f'train:{u}', 'maps:heldout'])

@@ -10,8 +10,8 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
-           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'summarize', 'mean_pm_std',
-           'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
+           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'summarize',
+           'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +245,14 @@ SETTINGS = {
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, judge_eval_every=2000, label='paper'),
 }
+
+# %% ../nbs/11_reproduce.ipynb #14fa7d86
+def unified_base(name: str, independent_noise: float) -> str:
+    """The base run name of E7's unified SimGen arm on data set `name`: it says the fraction of each batch trained with
+    independent noise levels (percent), so arms of two fractions never share a run folder (`Context.arm` adds seed and budget)."""
+    if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
+    return f'simgen-unified{round(independent_noise * 100)}-{name}'
+
 
 # %% ../nbs/11_reproduce.ipynb #8706a824
 def _fingerprint(argv: list[str], data: Path | None) -> dict:
