@@ -28,8 +28,8 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
 
 # %% auto #0
 __all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
-           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'SimGenPipeline', 'decode_within',
-           'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
+           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'SimGenPipeline',
+           'decode_within', 'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -244,6 +244,12 @@ class SimGenPipelineOutput(BaseOutput):
     colored_masks: Any     # PIL list | np uint8 (B,H,W,3) | torch uint8 (B,H,W,3): the class display colours
     distances: Any         # np / torch float (B,H,W): colour distance to the decoded palette entry
 
+def vote_labels(draws: torch.Tensor) -> torch.Tensor:
+    """Per-pixel vote of integer label maps stacked on the first dimension, (k, B, H, W) -> (B, H, W): the most frequent
+    label, ties to the smallest (a class before ignore_index 255). An ensemble of masks drawn for one image."""
+    if draws.ndim < 2 or draws.dtype.is_floating_point: raise SimGenError(f'vote_labels needs integer labels (k, ...), got {draws.dtype} {tuple(draws.shape)}')
+    return torch.mode(draws, dim=0).values
+
 class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Sample image + mask pairs from a SimGen U-Net."
     _hub_module = 'simgen_nb.simgen'
@@ -326,11 +332,25 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, batch_size: int = 1, num_inference_steps: int = 50, generator=None, output_type: str = 'pil',
                  return_dict: bool = True, keep_ignore: bool = True, mask=None, image=None, guidance_scale: float = 1.0,
-                 replace: bool | None = None):
+                 replace: bool | None = None, mask_draws: int = 1):
         """Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler; given `mask=` labels,
         images for them (the labels come back unchanged); given `image=`, masks for them (the image comes back unchanged).
         `guidance_scale` mixes the conditional prediction with the one whose given half is at full noise (needs a model
-        trained with independent noise); `replace` (default: for a model trained jointly only) conditions by replacement."""
+        trained with independent noise); `replace` (default: for a model trained jointly only) conditions by replacement.
+        `mask_draws` (with `image=`): draw that many masks per image and return their per-pixel vote (`vote_labels`);
+        each draw continues `generator`, so the vote is new noise per draw and reproducible from the seed(s), and the
+        first draw is the single-draw mask."""
+        if mask_draws != 1:
+            if image is None: raise SimGenError('mask_draws applies to image= (masks drawn for given images)')
+            if isinstance(mask_draws, bool) or int(mask_draws) != mask_draws or mask_draws < 1:
+                raise SimGenError(f'mask_draws must be a positive integer, got {mask_draws!r}')
+            kw = dict(batch_size=batch_size, num_inference_steps=num_inference_steps, generator=generator, output_type='pt',
+                      keep_ignore=keep_ignore, image=image, guidance_scale=guidance_scale, replace=replace)
+            draws = [self(**kw) for _ in range(int(mask_draws))]
+            labels = vote_labels(torch.stack([d.masks for d in draws]))
+            agree = torch.stack([d.masks == labels for d in draws]).float()   # the vote's distance: the mean over the draws that agree
+            dist = (torch.stack([d.distances for d in draws]) * agree).sum(0) / agree.sum(0)
+            return self._output(draws[0].images, labels, dist, output_type, return_dict)
         dev = self._execution_device
         half, known, kept = self._given(mask, image, batch_size, dev)
         if known is not None: batch_size = len(known)
@@ -371,10 +391,17 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
                     out = o[batch_size:] + guidance_scale * (o[:batch_size] - o[batch_size:])
             x = self.scheduler.step(out, t, x, **extra).prev_sample
         if known is not None: x[:, k] = known
-        ignore = int(self.config.classes.get('ignore_index', 255)) if self.config.classes else 255
-        image, labels, dist = split_joint(x, self.palette_tensor(dev), ignore, keep_ignore)
+        image, labels, dist = split_joint(x, self.palette_tensor(dev), self._ignore(), keep_ignore)
         if half == 'mask': labels, dist = kept.to(labels.device), torch.zeros_like(dist)
         if half == 'image': image = kept.to(image.device)
+        return self._output(image, labels, dist, output_type, return_dict)
+
+    def _ignore(self) -> int:
+        return int(self.config.classes.get('ignore_index', 255)) if self.config.classes else 255
+
+    def _output(self, image, labels, dist, output_type: str, return_dict: bool):
+        "Images (B, 3, H, W) in [0, 1], labels and decode distances as `output_type` ('pil', 'np' or 'pt')."
+        ignore = self._ignore()
         colored = torch.from_numpy(pal.colorize(labels.cpu().numpy(), self.class_colors(), ignore_index=ignore))
         if output_type == 'pt': out = (image.cpu(), labels.cpu(), colored, dist.cpu())
         else:
@@ -412,7 +439,8 @@ def sample_figure(out: SimGenPipelineOutput, colors: np.ndarray, scale: int | No
 def sample_run(run_dir, args) -> Path:
     """Generate `args.n` pairs from the SimGen run `run_dir` into `args.out` (common format); `sample`'s handler. With
     `--maps DIR` it draws images for the masks of DIR's `--split` (default train), with `--images DIR` masks for its
-    images (`--split` default test); pair i takes the split's item i modulo its size, and the manifest records it."""
+    images (`--split` default test; `--draws K` writes the per-pixel vote of K masks per image); pair i takes the
+    split's item i modulo its size, and the manifest records it."""
     from accelerate import PartialState
     from tqdm.auto import tqdm
     from simgen_nb.data import save_pair, read_classes, read_image, read_mask, resize_pair, split_ids
@@ -420,6 +448,8 @@ def sample_run(run_dir, args) -> Path:
     guidance = getattr(args, 'guidance', None)
     if maps and images: raise SimGenError('give --maps DIR (draw images for its masks) or --images DIR (draw masks for its images), not both')
     if guidance is not None and not (maps or images): raise SimGenError('--guidance applies to --maps or --images (conditional sampling)')
+    draws = getattr(args, 'draws', 1)
+    if draws != 1 and not images: raise SimGenError('--draws applies to --images (masks drawn for given images)')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
     from simgen_nb.core import check_out
@@ -452,6 +482,7 @@ def sample_run(run_dir, args) -> Path:
             pairs = [load(i) for i in batch]
             kw = dict(mask=np.stack([p[1] for p in pairs])) if maps else dict(image=np.stack([p[0] for p in pairs]))
             kw['guidance_scale'] = scale
+            if images: kw['mask_draws'] = draws
         res = pipe(batch_size=len(batch), num_inference_steps=args.steps, generator=sample_generators(args.seed, batch),
                    output_type='np', **kw)
         for j, i in enumerate(batch):
@@ -462,6 +493,7 @@ def sample_run(run_dir, args) -> Path:
     if given is not None:
         prov.update({'maps' if maps else 'images': str(given), 'split': split,
                      'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})
+        if images: prov['mask_draws'] = draws
     items = {}
     for i in range(args.n):
         items[sample_id(i)] = {'seed': args.seed, 'index': i}

@@ -716,6 +716,8 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--maps', default=None, help='CASDM, SimGen: data set whose masks condition the images (default: none; SimGen draws pairs)')
     parser.add_argument('--images', default=None, help='SimGen: data set whose images the model draws masks for (segmentation; default: none)')
     parser.add_argument('--guidance', type=nonneg_float, default=None, help="CASDM, SimGen --maps / --images: classifier-free guidance scale (default: the run's)")
+    parser.add_argument('--draws', type=positive_int, default=1, help='SimGen --images: masks drawn per image, written as their '
+                                                                   'per-pixel vote (default 1: one draw)')
     parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
                                                       '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
@@ -787,6 +789,8 @@ def _sample_cmd(args):
     mod = _module_for(cfg['model'])
     if mod is None or not hasattr(mod, 'sample_run'):
         raise SimGenError(f'{Path(args.run)/"config.yaml"}: model {cfg["model"]!r} has no sampler (simgen_nb.{cfg["model"]}.sample_run)')
+    if getattr(args, 'draws', 1) != 1 and cfg['model'] != 'simgen':
+        raise SimGenError(f'--draws applies to SimGen runs sampled with --images; {args.run} is a {cfg["model"]} run')
     mod.sample_run(Path(args.run), args)
     from accelerate import PartialState
     if PartialState().is_main_process:

@@ -9,6 +9,7 @@ import torch
 from simgen_nb.cli import main
 from simgen_nb.data import save_pair, write_metadata, validate, read_splits, read_manifest, SegmentationDataset, read_image, read_mask
 from simgen_nb.train import read_config, read_log, load_run, make_scheduler, sample_generators
+from simgen_nb.simgen import vote_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -190,7 +191,19 @@ def test_cli_sample_maps_and_images(unified, tmp_path):
         assert np.array_equal(read_image(gen/'images'/f'gen{i:06d}.png'), read_image(data/'images'/f"{it['image_id']}.png"))
     assert main(base + ['--n', '1', '--images', str(data), '--split', 'val', '--out', str(tmp_path/'i2m-val')]) == 0
     assert read_manifest(tmp_path/'i2m-val')['items']['gen000000']['image_id'] == 'v1f0'
-    # refused: both modes, an unknown split, guidance without a given half
+    # --draws K: the per-pixel vote of K masks per image, each draw continuing the sample's own generator
+    assert main(base + ['--n', '2', '--images', str(data), '--draws', '3', '--out', str(tmp_path/'i2m-vote')]) == 0
+    man = read_manifest(tmp_path/'i2m-vote')
+    assert man['provenance']['mask_draws'] == 3 and read_manifest(gen)['provenance']['mask_draws'] == 1
+    _, pipe = load_run(run); pipe.scheduler = make_scheduler('ddim', pipe.scheduler.config); pipe.set_progress_bar_config(disable=True)
+    u8 = np.stack([read_image(data/'images'/f'{i}.png') for i in SPLITS['test'][:2]])
+    g = sample_generators(0, [0, 1])
+    draws = [pipe(image=u8, num_inference_steps=2, generator=g, output_type='pt').masks for _ in range(3)]
+    voted = np.stack([read_mask(tmp_path/'i2m-vote'/'masks'/f'gen{i:06d}.png') for i in range(2)])
+    assert np.array_equal(voted, vote_labels(torch.stack(draws)).numpy())
+    assert np.array_equal(np.stack([read_mask(gen/'masks'/f'gen{i:06d}.png') for i in range(2)]), draws[0].numpy())   # one draw = the first
+    # refused: both modes, an unknown split, guidance without a given half, draws without --images
+    assert main(base + ['--n', '1', '--maps', str(data), '--draws', '2', '--out', str(tmp_path/'x4')]) == 1
     assert main(base + ['--n', '1', '--maps', str(data), '--images', str(data), '--out', str(tmp_path/'x1')]) == 1
     assert main(base + ['--n', '1', '--maps', str(data), '--split', 'holdout', '--out', str(tmp_path/'x2')]) == 1
     assert main(base + ['--n', '1', '--guidance', '2', '--out', str(tmp_path/'x3')]) == 1
