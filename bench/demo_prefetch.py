@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve()
 # the notebooks' parameters that change what is trained or sampled (their defaults in nbs/experiments/)
 GUIDANCE = 1.5            # E3, E5, E7 map guidance; E1's chain_guidance
 INDEPENDENT_NOISE = 0.25  # E7
+MASK_DRAWS = 5            # E7: masks drawn per test image (their vote)
 PALETTES = ('cfl', 'random', 'grayscale')               # E1
 LOSSES = ('mse', 'camse', 'camse+casp')                 # E3
 
@@ -97,10 +98,12 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
         if uni_steps:
             job(f'sample:{e7c}', 'sample', run(e7c), e7c, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
                 deps=[f'train:{e7c}', 'maps:heldout'])
-        job(f'sample:E7-images-{u}', 'sample', run(u), f'E7-images-{u}', n='n_test', seed=seed, images=path, split='test',
-            guidance=GUIDANCE, deps=[f'train:{u}'])
-        job(f'sample:E7-images-{cfl}', 'sample', run(cfl), f'E7-images-{cfl}', n='n_test', seed=seed, images=path, split='test',
-            deps=[f'train:{cfl}'])
+        i2m = lambda r: f'E7-images-vote{MASK_DRAWS}-{r}' if MASK_DRAWS > 1 else f'E7-images-{r}'
+        draws = {'draws': MASK_DRAWS} if MASK_DRAWS > 1 else {}
+        job(f'sample:{i2m(u)}', 'sample', run(u), i2m(u), n='n_test', seed=seed, images=path, split='test',
+            guidance=GUIDANCE, deps=[f'train:{u}'], **draws)
+        job(f'sample:{i2m(cfl)}', 'sample', run(cfl), i2m(cfl), n='n_test', seed=seed, images=path, split='test',
+            deps=[f'train:{cfl}'], **draws)
         # E5's downstream segmenters (the arm names and roots of E5_downstream)
         g_sim, g_cas, g_chain = gen(cfl), gen(f'E5-casdm-{name}-s{seed}'), gen(f'E5-chain-{name}-s{seed}')
         arms = {'SimGen only': [g_sim], 'real + SimGen': [path, g_sim], 'CASDM only': [g_cas], 'real + CASDM': [path, g_cas],
