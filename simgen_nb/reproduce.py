@@ -203,7 +203,7 @@ def steps_in(model: str, minutes: float) -> int:
 
 # The demo budget: wall minutes of the 2-core CPU, measured (bench/results/demo_prefetch_timings.md: the demo's jobs in
 # two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; the scoring pass is an
-# estimate. About 3 h in all: more than
+# estimate. About 3 h 20 min in all: more than
 # one sitting, so the demo runs in the background and resumes (every run and set is reused when its inputs match). The
 # headline SimGen model (CFL, seed 0) trains 4,000 steps (12 min alone; past the 3,000 steps at which the convergence
 # study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
@@ -222,6 +222,7 @@ DEMO_BUDGET = {
     'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
     'E7 CASDM at the unified arm\'s minutes (2 seeds, 500 steps each)': 8,
     'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25)': 50,
+    'E7 image -> mask votes (4 more draws of its 4 test-image sets; one draw: 4 / 2.2 job minutes, unified / replacement)': 25,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; 68 one-thread minutes)': 34,
     'scoring, tables and figures (estimate)': 15,
 }
