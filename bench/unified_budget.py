@@ -9,25 +9,9 @@ seed, no interval across training: a screen for the next E7 budget, not a result
 """
 import argparse, json, time
 from pathlib import Path
-import numpy as np, torch
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mask_scores(gen: Path, data: Path, size: int) -> dict:
-    "E7's image -> mask scores of the generated set `gen` (mIoU, mDice; ignore-decoded pixels count as misses)."
-    from simgen_nb.data import SegmentationDataset, read_classes, read_manifest, read_mask
-    from simgen_nb.metrics import confusion_matrix, seg_scores
-    from simgen_nb.segment import background_ids
-    classes = read_classes(data)['classes']; K = len(classes)
-    real = SegmentationDataset(data, 'test', size=size); index = {real.ids[i]: i for i in range(len(real))}
-    cm = torch.zeros(K + 1, K + 1, dtype=torch.int64)
-    for gid, item in read_manifest(gen)['items'].items():
-        pred = torch.from_numpy(read_mask(gen/'masks'/f'{gid}.png').astype(np.int64)); pred[pred >= K] = K
-        cm += confusion_matrix(pred, real[index[item['image_id']]]['labels'], K + 1)
-    s = seg_scores(cm, [c['name'] for c in classes] + ['(ignore)'], background_ids(classes))
-    nm = lambda v: float(np.nanmean([np.nan if x is None else x for x in v]))
-    return {'miou': nm(s['iou'][:K]), 'mdice': nm(s['dice'][:K]), 'n': len(read_manifest(gen)['items'])}
 
 
 def main():
@@ -36,8 +20,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from simgen_nb.core import atomic_write_text
-    from simgen_nb.reproduce import Context, unified_base
-    from simgen_nb.data import read_splits
+    from simgen_nb.reproduce import Context, unified_base, mask_set_scores
+    from simgen_nb.data import read_splits, read_manifest
     ctx = Context('demo', ROOT, progress=False)
     S = ctx.settings; path = ctx.datasets()['synthsurg']; seed, noise, draws, guidance = 0, 0.25, 5, 1.5
     t0 = time.time()
@@ -46,8 +30,10 @@ def main():
     t1 = time.time()
     n_test = len(read_splits(path)['test'])
     gen = ctx.sample(run, f'E7-images-vote{draws}-{run.name}', n=n_test, seed=seed, images=path, split='test', guidance=guidance, draws=draws)
+    score = lambda g: {**{k: v for k, v in mask_set_scores(g, path, 'test', S.eval_size).items() if k in ('miou', 'mdice')},
+                       'n': len(read_manifest(g)['items'])}   # E7's scores
     e7 = ctx.runs/'generated'/f"E7-images-vote{draws}-{unified_base('synthsurg', noise)}-s{seed}-abl{S.ablation_for('simgen')}"
-    out = {f'{S.ablation_for("simgen")} steps (E7)': mask_scores(e7, path, S.eval_size), f'{args.steps} steps': mask_scores(gen, path, S.eval_size),
+    out = {f'{S.ablation_for("simgen")} steps (E7)': score(e7), f'{args.steps} steps': score(gen),
            'seed': seed, 'independent_noise': noise, 'mask_draws': draws, 'guidance': guidance, 'sampler': f'{S.sampler}-{S.sample_steps}',
            'real_only_segmenter_miou_E7': 'figures/demo/E7_image_to_mask.csv', 'train_minutes': (t1 - t0) / 60,
            'total_minutes': (time.time() - t0) / 60, 'threads': args.threads}

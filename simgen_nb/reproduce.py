@@ -10,8 +10,9 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
-           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'summarize',
-           'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
+           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'mask_set_scores',
+           'summarize', 'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources',
+           'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +254,32 @@ def unified_base(name: str, independent_noise: float) -> str:
     independent noise levels (percent), so arms of two fractions never share a run folder (`Context.arm` adds seed and budget)."""
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
     return f'simgen-unified{round(independent_noise * 100)}-{name}'
+
+
+# %% ../nbs/11_reproduce.ipynb #4c204c04
+def mask_set_scores(gen: Path, data: Path, split: str, size: int) -> dict:
+    """Scores of a generated set of masks drawn for the real images of `data`'s `split` (`simgen-nb sample --images`;
+    each item's `image_id` names its image) against their real masks at `size`: per-class IoU and Dice, mIoU and mDice
+    over the classes. A pixel decoded as ignore counts as a miss for its true class (column K of the confusion matrix)."""
+    import numpy as np, torch
+    from PIL import Image
+    from simgen_nb.data import SegmentationDataset, read_classes, read_manifest, read_mask
+    from simgen_nb.metrics import confusion_matrix, seg_scores
+    from simgen_nb.segment import background_ids
+    classes = read_classes(data)['classes']; K = len(classes)
+    real = SegmentationDataset(data, split, size=size); index = {real.ids[i]: i for i in range(len(real))}
+    cm = torch.zeros(K + 1, K + 1, dtype=torch.int64)
+    for gid, item in read_manifest(gen)['items'].items():
+        if item.get('image_id') not in index: raise SimGenError(f'{gen}/manifest.json: {gid} was not drawn for an image of {data} split {split!r}')
+        truth = real[index[item['image_id']]]['labels']
+        pred = read_mask(Path(gen)/'masks'/f'{gid}.png')
+        if pred.shape != tuple(truth.shape): pred = np.asarray(Image.fromarray(pred).resize(tuple(truth.shape)[::-1], Image.NEAREST))
+        pred = torch.from_numpy(pred.astype(np.int64)); pred[pred >= K] = K
+        cm += confusion_matrix(pred, truth, K + 1)
+    s = seg_scores(cm, [c['name'] for c in classes] + ['(ignore)'], background_ids(classes))
+    iou, dice = s['iou'][:K], s['dice'][:K]
+    nm = lambda v: float(np.nanmean([np.nan if x is None else x for x in v]))
+    return {'names': s['names'][:K], 'iou': iou, 'dice': dice, 'miou': nm(iou), 'mdice': nm(dice)}
 
 
 # %% ../nbs/11_reproduce.ipynb #8706a824
