@@ -1,8 +1,8 @@
 """Does SimGen's `edm` recipe help CASDM at the demo size? (issue 17: "for CASDM ... measure one curve with the winner").
 
 CASDM (camse+casp, the demo network at 32 px) trained with the `edm` recipe at the step budgets of E7's CASDM arms,
-against the same arms with the `paper` recipe (epsilon, linear betas: what the demo trains today, E7's own runs and
-sets, reused). Every arm is sampled as E7 samples CASDM: the held-out maps (the whole test split), the demo sampler
+against the same arms with the `paper` recipe (epsilon, linear betas: what the demo trained before this study made
+`edm` its default; E7's own runs and sets, reused). Every arm is sampled as E7 samples CASDM: the held-out maps (the whole test split), the demo sampler
 (DPM-Solver++ 15; for `edm` its EDM form), guidance 1.5. Scores as E7's: KID[segmenter] (mean, std over 50 subsets) and
 alignment mIoU (all classes and the 3 rarest) against the real test split under the demo judge. The demo reproduction
 must have run (`runs/demo/`: data, judge, held-out maps).
@@ -22,8 +22,9 @@ GUIDANCE = 1.5
 
 
 def run_name(recipe: str, steps: int, seed: int) -> str:
-    "E7's CASDM run name for the `paper` recipe (so its run and set are reused); a name of its own for another recipe."
-    return f'casdm-camse+casp-synthsurg-s{seed}-E7-{steps}' if recipe == 'paper' else f'casdm-camse+casp-synthsurg-s{seed}-{recipe}-{steps}'
+    "E7's CASDM run name (`reproduce.e7_casdm_run`), so E7's arms and sets are reused and this study's are E7's."
+    from simgen_nb.reproduce import e7_casdm_run
+    return e7_casdm_run('synthsurg', seed, recipe, steps)
 
 
 def cmd_arm(args) -> None:
@@ -38,7 +39,7 @@ def cmd_arm(args) -> None:
     ctx = Context('demo', ROOT, progress=False)
     S = ctx.settings; path = ctx.datasets()['synthsurg']
     maps = ctx.heldout_maps('synthsurg', path)
-    flags = {} if args.recipe == 'paper' else {'recipe': args.recipe}   # E7's paper arms pass no recipe flag (the profile's default)
+    flags = {'recipe': args.recipe}   # explicit, as E7 passes it: the run does not change with the profile's default
     t0 = time.time()
     run = ctx.train('casdm', path, run_name(args.recipe, args.steps, args.seed), seed=args.seed, steps=args.steps, loss='camse+casp', **flags)
     t1 = time.time()

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve()
 GUIDANCE = 1.5            # E3, E5, E7 map guidance; E1's chain_guidance
 INDEPENDENT_NOISE = 0.25  # E7
 MASK_DRAWS = 5            # E7: masks drawn per test image (their vote)
-CASDM_RECIPES = ('paper', 'edm')   # E7's CASDM arms (the first: the profile's own recipe, E3's names)
+CASDM_RECIPES = ('paper', 'edm')   # E7's CASDM arms
 PALETTES = ('cfl', 'random', 'grayscale')               # E1
 LOSSES = ('mse', 'camse', 'camse+casp')                 # E3
 
@@ -36,7 +36,7 @@ def arm_name(S, model: str, base: str, seed: int) -> str:
 
 def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set[str] | None = None) -> list[dict]:
     "Every job as {'id', 'deps', 'call', 'args', 'kwargs'}, in priority order (seed by seed)."
-    from simgen_nb.reproduce import SETTINGS, steps_in, STEP_SECONDS, unified_base
+    from simgen_nb.reproduce import SETTINGS, steps_in, STEP_SECONDS, unified_base, e7_casdm_run, mask_vote_set, profile_recipe
     S = SETTINGS[profile]
     seeds = list(S.seeds) if seeds is None else seeds
     name = 'synthsurg'
@@ -58,8 +58,9 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
     e7_steps = max(100, steps_in('casdm', uni_steps * STEP_SECONDS['simgen'] / 60)) if uni_steps else None
     def e7_casdm(seed):
         "E7's CASDM run per recipe (E7_unified's names)."
-        if uni_steps: return {r: f'casdm-camse+casp-{name}-s{seed}-' + (f'E7-{e7_steps}' if i == 0 else f'{r}-{e7_steps}') for i, r in enumerate(CASDM_RECIPES)}
-        return {r: arm_name(S, 'casdm', f'casdm-camse+casp-{name}' + (f'-{r}' if i else ''), seed) for i, r in enumerate(CASDM_RECIPES)}
+        if uni_steps: return {r: e7_casdm_run(name, seed, r, e7_steps) for r in CASDM_RECIPES}
+        own = profile_recipe('casdm', profile)
+        return {r: arm_name(S, 'casdm', f'casdm-camse+casp-{name}' + (f'-{r}' if r != own else ''), seed) for r in CASDM_RECIPES}
     for seed in seeds:
         for pal in PALETTES:
             r = arm_name(S, 'simgen', f'simgen-{pal}-{name}', seed)
@@ -71,10 +72,10 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
         u = arm_name(S, 'simgen', unified_base(name, INDEPENDENT_NOISE), seed)
         job(f'train:{u}', 'arm', 'simgen', path, unified_base(name, INDEPENDENT_NOISE), seed, palette='cfl', independent_noise=INDEPENDENT_NOISE)
         for rec, e7c in e7_casdm(seed).items():
-            extra = {'recipe': rec} if rec != CASDM_RECIPES[0] else {}
             if uni_steps:
-                job(f'train:{e7c}', 'train', 'casdm', path, e7c, seed=seed, steps=e7_steps, loss='camse+casp', **extra)
-            elif extra: job(f'train:{e7c}', 'arm', 'casdm', path, f'casdm-camse+casp-{name}-{rec}', seed, loss='camse+casp', **extra)
+                job(f'train:{e7c}', 'train', 'casdm', path, e7c, seed=seed, steps=e7_steps, loss='camse+casp', recipe=rec)
+            elif rec != profile_recipe('casdm', profile):
+                job(f'train:{e7c}', 'arm', 'casdm', path, f'casdm-camse+casp-{name}-{rec}', seed, loss='camse+casp', recipe=rec)
         job(f'seg:E5-real-s{seed}', 'segmenter', f'E5-real-{name}-s{seed}', [path], seed=seed)
     if seeds and seeds[0] == S.seeds[0] and S.steps_for('simgen') != S.ablation_for('simgen'):
         job('sample:headline', 'sample', run(head), head, seed=S.seeds[0], deps=['train:headline'])
@@ -100,11 +101,11 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             guidance=GUIDANCE, deps=[f'train:{u}', 'maps:heldout'])
         job(f'sample:E7-maps-{cfl}', 'sample', run(cfl), f'E7-maps-{cfl}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
             deps=[f'train:{cfl}', 'maps:heldout'])
-        for i, e7c in enumerate(e7_casdm(seed).values()):
-            if uni_steps or i:   # (without a SimGen budget the profile's own recipe is E3's arm, sampled above)
+        for rec, e7c in e7_casdm(seed).items():
+            if uni_steps or rec != profile_recipe('casdm', profile):   # (without a SimGen budget the profile's own recipe is E3's arm, sampled above)
                 job(f'sample:{e7c}', 'sample', run(e7c), e7c, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
                     deps=[f'train:{e7c}', 'maps:heldout'])
-        i2m = lambda r: f'E7-images-vote{MASK_DRAWS}-{r}' if MASK_DRAWS > 1 else f'E7-images-{r}'
+        i2m = lambda r: mask_vote_set(r, MASK_DRAWS)
         draws = {'draws': MASK_DRAWS} if MASK_DRAWS > 1 else {}
         job(f'sample:{i2m(u)}', 'sample', run(u), i2m(u), n='n_test', seed=seed, images=path, split='test',
             guidance=GUIDANCE, deps=[f'train:{u}'], **draws)

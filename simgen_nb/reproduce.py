@@ -10,9 +10,9 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
-           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'mask_set_scores',
-           'summarize', 'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources',
-           'register_cli']
+           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'e7_casdm_run',
+           'mask_vote_set', 'mask_set_scores', 'profile_recipe', 'summarize', 'mean_pm_std', 'markdown_table',
+           'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +255,17 @@ def unified_base(name: str, independent_noise: float) -> str:
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
     return f'simgen-unified{round(independent_noise * 100)}-{name}'
 
+def e7_casdm_run(name: str, seed: int, recipe: str, steps: int) -> str:
+    """The run name of E7's CASDM arm (camse+casp) on data set `name` trained for the unified arm's minutes (`steps`)
+    under `recipe`: the recipe is in the name (and passed as a flag), so the arms of two recipes never share a folder
+    and a change of a profile's default recipe does not rename either."""
+    return f'casdm-camse+casp-{name}-s{seed}-{recipe}-{steps}'
+
+def mask_vote_set(run_name: str, draws: int) -> str:
+    "The generated set of E7's image -> mask job for run `run_name`: masks for the real test images, the vote of `draws` (1: one draw)."
+    if draws < 1: raise SimGenError(f'mask draws must be >= 1, got {draws!r}')
+    return f'E7-images-vote{draws}-{run_name}' if draws > 1 else f'E7-images-{run_name}'
+
 
 # %% ../nbs/11_reproduce.ipynb #4c204c04
 def mask_set_scores(gen: Path, data: Path, split: str, size: int) -> dict:
@@ -294,6 +305,25 @@ def _remove_own(folder: Path, kind: str, markers: tuple[str, ...]):
     from simgen_nb.core import check_out
     check_out(folder, kind, own=lambda p: any((p/m).exists() for m in markers) or f'none of {", ".join(markers)}')
     shutil.rmtree(folder)
+
+def profile_recipe(model: str, profile: str) -> str | None:
+    "The recipe `simgen-nb train <model> --profile <profile>` trains without `--recipe` (None: a model without recipes)."
+    if model == 'simgen':
+        from simgen_nb.simgen import PROFILE_RECIPE; return PROFILE_RECIPE.get(profile)
+    if model == 'casdm':
+        from simgen_nb.casdm import CASDM_PROFILE_RECIPE; return CASDM_PROFILE_RECIPE.get(profile)
+    if model == 'mapgen':
+        from simgen_nb.mapgen import mapgen_config; return mapgen_config(profile).recipe
+    return None
+
+def _recipe_moved(run: Path, model: str, profile: str, flags: dict) -> str | None:
+    """Why a run with an unchanged command line would not be what that command trains now: it saved another recipe than the
+    one it asks for (`--recipe`, else the profile's default, which a release may change; a config without one is `paper`'s)."""
+    import yaml
+    want = flags.get('recipe') or profile_recipe(model, profile)
+    if want is None or not (run/'config.yaml').exists(): return None
+    saved = (yaml.safe_load((run/'config.yaml').read_text()).get('task') or {}).get('recipe', 'paper')
+    return None if saved == want else f"it was trained with recipe {saved!r}, the {profile!r} profile's {model} now trains {want!r}"
 
 def _finished(run: Path) -> bool:
     "A trainer run whose last checkpoint is its final step (and whose pipeline was written)."
@@ -413,12 +443,15 @@ class Context:
                 flags['casp_warmup'] = steps // 2   # a shortened run keeps the self-perceptual phase (its warm-up must end before the last step)
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         if not self.progress: argv += ['--no-progress']
-        fp, fp_file = _fingerprint(argv, Path(data)), run/'reproduce.json'
+        fp, fp_file, moved = _fingerprint(argv, Path(data)), run/'reproduce.json', None
         if run.exists():
             same = fp_file.exists() and json.loads(fp_file.read_text()) == fp
+            if same and (moved := _recipe_moved(run, model, self.profile, flags)):   # the profile's default recipe changed since
+                print(f'{run}: {moved}; training it again'); same = False
             if same and _finished(run): return run
             if not same:
-                print(f'{run}: its inputs changed; training it again'); _remove_own(run, 'a training run', ('config.yaml', 'reproduce.json'))
+                if not moved: print(f'{run}: its inputs changed; training it again')
+                _remove_own(run, 'a training run', ('config.yaml', 'reproduce.json'))
         resume = ['--resume', 'latest'] if (run/'config.yaml').exists() else []
         run.mkdir(parents=True, exist_ok=True); atomic_write_text(fp_file, json.dumps(fp, indent=1))
         self._cli(argv + resume)
