@@ -13,7 +13,6 @@ must have run (`runs/demo/`: data, judge, held-out maps).
 from __future__ import annotations
 import argparse, json, time
 from pathlib import Path
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT/'runs'/'demo'/'bench-casdm-recipe'   # one JSON per arm (parallel processes never share a file)
@@ -32,9 +31,7 @@ def cmd_arm(args) -> None:
     torch.set_num_threads(args.threads)
     from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context
-    from simgen_nb.metrics import evaluate
     from simgen_nb.data import read_splits
-    from simgen_nb.segment import rare_classes
     from simgen_nb.train import read_log
     ctx = Context('demo', ROOT, progress=False)
     S = ctx.settings; path = ctx.datasets()['synthsurg']
@@ -45,15 +42,11 @@ def cmd_arm(args) -> None:
     t1 = time.time()
     n_maps = min(len(read_splits(maps)['train']), S.n_samples)
     gen = ctx.sample(run, run.name, n=n_maps, seed=args.seed, maps=maps, guidance=GUIDANCE)
-    m = evaluate(path, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
-                 size=S.eval_size, kid_subsets=50)['metrics']
-    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
-    rare = rare_classes(path, k=3)
+    sc = ctx.pair_scores('synthsurg', path, gen, rare_k=3)   # E7's scores
     log = read_log(run)
     rec = {'recipe': args.recipe, 'steps': args.steps, 'seed': args.seed, 'run': run.name, 'n': n_maps,
-           'train_minutes_logged': log[-1]['seconds'] / 60, 'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'extractor': kid,
-           'alignment': m[al]['miou'],
-           'alignment_rare': float(np.nanmean([np.nan if m[al]['iou'][k] is None else m[al]['iou'][k] for k in rare])),
+           'train_minutes_logged': log[-1]['seconds'] / 60, 'kid': sc['kid'], 'kid_std': sc['kid_std'], 'extractor': sc['extractor'],
+           'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'],
            'sampler': f'{S.sampler}-{S.sample_steps}', 'guidance': GUIDANCE, 'judge': ctx.judge_note('synthsurg'),
            'this_call_minutes': {'train': (t1 - t0) / 60, 'sample_and_score': (time.time() - t1) / 60}, 'threads': args.threads}
     RECORDS.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import json, time, torch
 from pathlib import Path
 from simgen_nb.core import atomic_write_text
 from simgen_nb.reproduce import Context
-from simgen_nb.metrics import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(2)
@@ -19,10 +18,8 @@ S = ctx.settings; path = ctx.datasets()['synthsurg']
 
 def score(gen) -> dict:
     "E7's joint-generation scores of a generated set: KID[extractor] (mean, std over 50 subsets) and alignment mIoU."
-    m = evaluate(path, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
-                 size=S.eval_size, kid_subsets=50)['metrics']
-    kid = next(k for k in m if k.startswith('KID')); al = next(k for k in m if k.startswith('alignment'))
-    return {'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'alignment': m[al]['miou']}
+    sc = ctx.pair_scores('synthsurg', path, gen)
+    return {k: sc[k] for k in ('kid', 'kid_std', 'alignment')}
 
 
 t0 = time.time()
