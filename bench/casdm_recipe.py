@@ -82,20 +82,32 @@ def cmd_report(args) -> None:
               '|---|---|---|---|---|---|']
     for r in sorted(recs, key=lambda r: (r['recipe'], r['steps'], r['seed'])):
         lines.append(f"| {r['recipe']} | {r['steps']} | {r['seed']} | {r['kid']:.3g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_rare']:.3f} |")
-    if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
-    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    write_report(OUT, lines, args.notes)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def recipe_arm_cli(doc: str, cmd_arm, cmd_report) -> None:
+    "The command line of a recipe benchmark (this one and bench/mapgen_recipe.py): `arm` trains and scores one arm, `report` writes the tables."
+    from simgen_nb.recipes import RECIPES
+    p = argparse.ArgumentParser(description=doc.split('\n\n')[0])
     sub = p.add_subparsers(dest='cmd', required=True)
-    a = sub.add_parser('arm'); a.add_argument('--recipe', default='edm', choices=['paper', 'edm', 'v-cosine', 'v-cosine-minsnr'])
+    a = sub.add_parser('arm'); a.add_argument('--recipe', default='edm', choices=list(RECIPES))
     a.add_argument('--steps', type=int, required=True); a.add_argument('--seed', type=int, default=0)
     a.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
     args = p.parse_args()
     cmd_arm(args) if args.cmd == 'arm' else cmd_report(args)
+
+
+def write_report(out: Path, lines: list[str], notes: str | None) -> None:
+    "Write `out`.md from the report's lines, with the Markdown of `notes` (findings, commands) appended; print it."
+    from simgen_nb.core import atomic_write_text
+    if notes: lines = lines + ['', Path(notes).read_text().rstrip()]
+    atomic_write_text(out.with_suffix('.md'), '\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+def main():
+    recipe_arm_cli(__doc__, cmd_arm, cmd_report)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ std over 5 disjoint subsets of 40 prompts divided by sqrt(5) (a standard error);
     python bench/mapgen_recipe.py report                                               # bench/results/mapgen_recipe.{json,md}
 """
 from __future__ import annotations
-import argparse, json, time
+import json, time
 from pathlib import Path
 import numpy as np
 
@@ -115,20 +115,13 @@ def cmd_report(args) -> None:
     for r in summ.to_dict('records'):
         lines.append(f"| {r['recipe']} | {r['steps']} | {r['guidance']:g} | {r['seeds']} | {r['train_min']:.1f} | "
                      + ' | '.join(cell(r, k) for k in METRICS) + ' |')
-    if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
-    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    from casdm_recipe import write_report
+    write_report(OUT, lines, args.notes)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    sub = p.add_subparsers(dest='cmd', required=True)
-    a = sub.add_parser('arm'); a.add_argument('--recipe', default='edm', choices=['paper', 'edm', 'v-cosine', 'v-cosine-minsnr'])
-    a.add_argument('--steps', type=int, required=True); a.add_argument('--seed', type=int, default=0)
-    a.add_argument('--threads', type=int, default=1)
-    r = sub.add_parser('report'); r.add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
-    args = p.parse_args()
-    cmd_arm(args) if args.cmd == 'arm' else cmd_report(args)
+    from casdm_recipe import recipe_arm_cli   # bench/ is the script's folder, so its sibling imports
+    recipe_arm_cli(__doc__, cmd_arm, cmd_report)
 
 
 if __name__ == '__main__':
