@@ -43,7 +43,7 @@ def shares(maps, K: int) -> np.ndarray:
 def cmd_arm(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    from simgen_nb.core import atomic_write_text, derive_seed
+    from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context, profile_recipe
     from simgen_nb.train import load_run, make_scheduler, read_log
     from simgen_nb.data import read_mask, resize_pair
@@ -65,11 +65,7 @@ def cmd_arm(args) -> None:
     ref = shares(held, K)
     rows = []
     for g in SCALES:
-        labels = []
-        for i in range(0, len(parsed), 16):
-            idx = range(i, min(i + 16, len(parsed)))
-            gens = [torch.Generator().manual_seed(int(derive_seed(0, j))) for j in idx]
-            labels += list(pipe([parsed[j] for j in idx], S.sample_steps, g, gens).labels)
+        labels = M.prompt_maps(pipe, parsed, g, S.sample_steps, seed=0, batch_size=16)   # as evaluate_faithfulness draws them
         score = lambda sl: {**{k: v for k, v in M.faithfulness(parsed[sl], labels[sl], K).items() if k in METRICS},
                             'share_tv': float(np.abs(shares(labels[sl], K) - ref).sum() / 2)}
         whole = score(slice(None))

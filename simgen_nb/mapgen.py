@@ -24,7 +24,7 @@ __all__ = ['SIZE_THRESHOLDS', 'SIZES', 'LOCATIONS', 'NUMBER_WORDS', 'DEFAULT_TEM
            'describe', 'Prompt', 'parse_prompt', 'parse_prompts', 'read_prompts', 'write_prompts', 'prompt_sources',
            'register_tiny_clip', 'ClipTextEncoder', 'MapGenUNet', 'remove_small_components', 'MapGenOutput',
            'MapGenPipeline', 'MapGenConfig', 'mapgen_config', 'make_encoder', 'MapGenTask', 'faithfulness',
-           'evaluate_faithfulness', 'heldout_prompts', 'sample_run', 'generate', 'register_cli']
+           'prompt_maps', 'evaluate_faithfulness', 'heldout_prompts', 'sample_run', 'generate', 'register_cli']
 
 # %% ../nbs/08_mapgen.ipynb #fe7e56f6
 SIZE_THRESHOLDS = (0.03, 0.15)
@@ -608,6 +608,17 @@ def faithfulness(requested: Sequence[Sequence[Prompt]], label_maps, num_classes:
             'maps': len(requested), 'prompts': n_req}
 
 # %% ../nbs/08_mapgen.ipynb #fc0687c7
+def prompt_maps(pipeline: MapGenPipeline, parsed: Sequence, guidance_scale: float, num_inference_steps: int = 25, seed: int = 0,
+                batch_size: int = 16) -> list[np.ndarray]:
+    """One label map per parsed prompt (`pipeline.parse`), prompt `j` drawn from its own generator keyed (`seed`, `j`):
+    the maps do not depend on `batch_size`. What `evaluate_faithfulness` scores, for callers that score the maps otherwise."""
+    labels = []
+    for i in range(0, len(parsed), batch_size):
+        idx = range(i, min(i + batch_size, len(parsed)))
+        gens = [torch.Generator().manual_seed(int(derive_seed(seed, j))) for j in idx]
+        labels += list(pipeline([parsed[j] for j in idx], num_inference_steps, guidance_scale, gens).labels)
+    return labels
+
 def evaluate_faithfulness(pipeline: MapGenPipeline, samples: Sequence[Sequence[str]], guidance_scales=(0.0, 1.0, 3.0),
                           num_inference_steps: int = 25, seed: int = 0, batch_size: int = 16, min_area: int = 1,
                           remove_below: Sequence[int] = (0,)) -> list[dict]:
@@ -615,11 +626,7 @@ def evaluate_faithfulness(pipeline: MapGenPipeline, samples: Sequence[Sequence[s
     parsed = pipeline.parse([list(s) for s in samples])
     rows = []
     for s in guidance_scales:
-        labels = []
-        for i in range(0, len(parsed), batch_size):
-            idx = range(i, min(i + batch_size, len(parsed)))
-            gens = [torch.Generator().manual_seed(int(derive_seed(seed, j))) for j in idx]
-            labels += list(pipeline([parsed[j] for j in idx], num_inference_steps, s, gens).labels)
+        labels = prompt_maps(pipeline, parsed, s, num_inference_steps, seed, batch_size)
         for r in remove_below:
             maps = [remove_small_components(l, r) for l in labels]
             rows.append({'guidance': float(s), 'remove_below': int(r), **faithfulness(parsed, maps, pipeline.num_classes, min_area),
