@@ -22,7 +22,7 @@ from .losses import (eps_mse, weighted_mse, class_aware_mse, class_aware_weights
 from .recipes import (RECIPES, recipe_fields, is_edm, check_recipe, make_train_scheduler, recipe_card, check_sampler,
                                vp_target, min_snr_weight, edm_sigma, edm_target)
 from .train import (HubPipelineMixin, Task, SampleRNG, unwrap, add_train_args, config_from_args, run_train_command, load_run, check_resume_flags,
-                             make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
+                             make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
 __all__ = ['LOSSES', 'CASDM_PROFILES', 'CASDM_PROFILE_RECIPE', 'CASDMConfig', 'casdm_config', 'CASDMPipelineOutput',
@@ -309,7 +309,7 @@ def sample_run(run_dir, args) -> int:
         raise SimGenError(f'{maps_root/"classes.json"}: {K} classes, but the run {run_dir} was trained with {unet.config.num_classes}')
     split = getattr(args, 'split', None) or 'train'
     ids = _map_ids(maps_root, split)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config, **(opts := scheduler_options(args)))
     guidance = args.guidance if args.guidance is not None else cfg.get('task', {}).get('guidance_scale', 1.0)
     size, items = unet.config.sample_size, {}
     for idx in sample_shard(args.n, args.batch_size, st.process_index, st.num_processes):
@@ -326,7 +326,7 @@ def sample_run(run_dir, args) -> int:
     for i in range(args.n):
         mid = ids[i % len(ids)]
         items[sample_id(i)] = {'source_map': str(maps_root/'masks'/f'{mid}.png'), 'map_id': mid, 'split': split}
-    provenance = {'run': str(run_dir), 'model': 'casdm', 'sampler': args.scheduler, 'steps': args.steps,
+    provenance = {'run': str(run_dir), 'model': 'casdm', 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
                   'guidance': guidance, 'seed': args.seed, 'maps': str(maps_root), 'split': split, 'loss': cfg.get('task', {}).get('loss'),
                   'recipe': cfg.get('task', {}).get('recipe', 'paper'), 'profile': cfg.get('profile')}
     finish_sampling(out, args.n, classes, source=f'casdm:{run_dir}', provenance=provenance, items=items)

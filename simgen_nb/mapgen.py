@@ -671,7 +671,7 @@ def _check_out(out: Path):
 
 def sample_run(run_dir, args) -> int:
     "`simgen-nb sample RUN` for a map-generator run: maps from --prompts FILE or from descriptions of the maps of --split (default train)."
-    from simgen_nb.train import load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling
+    from simgen_nb.train import load_run, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling
     from simgen_nb.data import save_pair
     run_dir, out = Path(run_dir), Path(args.out)
     if getattr(args, 'images', None): raise SimGenError('--images applies to SimGen runs (masks for given images); a map-generator run takes --prompts FILE or --split')
@@ -690,13 +690,13 @@ def sample_run(run_dir, args) -> int:
                                        cfg.get('task', {}).get('min_area', 1), split=split)
         sources = [{'source_map': mid, 'split': split} for mid in ids]
     n = len(samples)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config, **(opts := scheduler_options(args)))
     guidance = args.guidance if getattr(args, 'guidance', None) is not None else cfg.get('task', {}).get('sample_guidance', 3.0)
     for idx in sample_shard(n, args.batch_size, st.process_index, st.num_processes):
         o = pipe([samples[i] for i in idx], args.steps, guidance, sample_generators(args.seed, idx, device=device))
         for i, lab, rgb in zip(idx, o.labels, o.maps): save_pair(out, sample_id(i), rgb, lab)
     items = {sample_id(i): {'prompts': samples[i], **sources[i]} for i in range(n)}
-    provenance = {'run': str(run_dir), 'model': 'mapgen', 'sampler': args.scheduler, 'steps': args.steps,
+    provenance = {'run': str(run_dir), 'model': 'mapgen', 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
                   'guidance': guidance, 'seed': args.seed, 'profile': cfg.get('profile'), 'recipe': cfg.get('task', {}).get('recipe', 'paper'),
                   'encoder_note': pipe.encoder_note, 'image': 'the generated map in display colours (no image: use `simgen-nb generate`)'}
     finish_sampling(out, n, _classes_of(pipe, f'mapgen:{run_dir.name}'), source=f'mapgen:{run_dir}', provenance=provenance, items=items)

@@ -24,7 +24,7 @@ from .recipes import (RECIPES, recipe_fields, resolve_sampler, is_edm, check_rec
                                vp_target, min_snr_weight, edm_sigma, edm_target)
 from . import recipes
 from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
-                             load_run, make_scheduler, sample_shard, sample_generators, sample_id, finish_sampling)
+                             load_run, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
 __all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
@@ -457,7 +457,7 @@ def sample_run(run_dir, args) -> Path:
     out = check_out(args.out, 'a generated data set')   # new or empty: a sample never mixes into other files
     st.wait_for_everyone()
     _, pipe = load_run(run_dir, device=getattr(args, 'device', None) or st.device)
-    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config)
+    pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler.config, **(opts := scheduler_options(args)))
     pipe.set_progress_bar_config(disable=True)
     given = Path(maps or images) if (maps or images) else None
     mode, split, ids = 'joint', None, []
@@ -487,7 +487,7 @@ def sample_run(run_dir, args) -> Path:
                    output_type='np', **kw)
         for j, i in enumerate(batch):
             save_pair(out, sample_id(i), (res.images[j] * 255).round().astype(np.uint8), res.masks[j].astype(np.uint8))
-    prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, 'steps': args.steps,
+    prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
             'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
             'mode': mode}
     if given is not None:

@@ -24,8 +24,9 @@ __all__ = ['PROFILES', 'CKPT_RE', 'HUB_PIPELINE_FILE', 'SCHEDULERS', 'EDM_SCHEDU
            'SampleRNG', 'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
            'load_checkpoint_weights', 'load_run', 'hub_pipeline_code', 'pipeline_class_name', 'HubPipelineMixin',
            'write_model_card', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint', 'lr_factor', 'train',
-           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'add_sample_args',
-           'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
+           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'scheduler_option',
+           'scheduler_options', 'add_sample_args', 'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id',
+           'finish_sampling', 'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -703,6 +704,19 @@ def run_train_command(args, task, dataset) -> Path:
     return out
 
 # %% ../nbs/05_train.ipynb #df842842
+def scheduler_option(s: str) -> tuple[str, Any]:
+    "`KEY=VALUE` of `--scheduler-option`: VALUE parsed as JSON (numbers, true/false, null), else kept as a string; no NaN or infinity."
+    key, eq, raw = s.partition('=')
+    if not eq or not key.isidentifier(): raise argparse.ArgumentTypeError(f'expected KEY=VALUE (e.g. sigma_max=20), got {s!r}')
+    try: value = json.loads(raw)
+    except ValueError: value = raw
+    if isinstance(value, float) and not math.isfinite(value): raise argparse.ArgumentTypeError(f'{key}: must be finite, got {raw!r}')
+    return key, value
+
+def scheduler_options(args) -> dict:
+    "The `--scheduler-option` settings of a parsed `simgen-nb sample` command line, as a dict (later ones win)."
+    return dict(getattr(args, 'scheduler_option', None) or [])
+
 def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "The `simgen-nb sample` flags."
     parser.add_argument('run', help='run folder written by `simgen-nb train`')
@@ -710,6 +724,9 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--steps', type=positive_int, default=25, help='sampler steps')
     parser.add_argument('--scheduler', choices=['ddpm', 'ddim', 'dpmsolver', 'euler'], default='dpmsolver',
                         help="sampler, built from the run's training schedule (EDM runs: dpmsolver or euler)")
+    parser.add_argument('--scheduler-option', type=scheduler_option, action='append', default=None, metavar='KEY=VALUE',
+                        help="a setting of the sampler's diffusers config, e.g. sigma_schedule=exponential or sigma_max=20 "
+                             '(repeatable; VALUE is read as JSON, else as a string; default: none)')
     parser.add_argument('--seed', type=nonneg_int, default=0, help='sample i draws its noise from (seed, i): the same for any batch size')
     parser.add_argument('--batch-size', type=positive_int, default=8, help='samples per forward pass (memory only; results do not depend on it)')
     parser.add_argument('--out', required=True, help='folder for the generated data set (common format)')
@@ -738,9 +755,11 @@ SCHEDULERS = {'ddpm': 'DDPMScheduler', 'ddim': 'DDIMScheduler', 'dpmsolver': 'DP
               'euler': 'EulerDiscreteScheduler'}
 EDM_SCHEDULERS = {'dpmsolver': 'EDMDPMSolverMultistepScheduler', 'euler': 'EDMEulerScheduler'}
 
-def make_scheduler(name: str, config, pixel_space: bool = True):
+def make_scheduler(name: str, config, pixel_space: bool = True, **options):
     """A diffusers scheduler `name` ('ddpm', 'ddim', 'dpmsolver', 'euler' or a class name) from a training scheduler's
-    config; for an EDM config (it has `sigma_data`), the EDM counterpart ('dpmsolver', 'euler')."""
+    config; for an EDM config (it has `sigma_data`), the EDM counterpart ('dpmsolver', 'euler'). `options` set or
+    override settings of its config (e.g. `sigma_schedule='exponential', sigma_max=20.0`); a setting the class does not
+    have, or a value it rejects, raises a `SimGenError` naming it, before any sampling."""
     import diffusers, inspect
     edm = 'sigma_data' in dict(config)
     table = EDM_SCHEDULERS if edm else SCHEDULERS
@@ -752,8 +771,18 @@ def make_scheduler(name: str, config, pixel_space: bool = True):
     if cls.__name__ in ('DPMSolverMultistepScheduler', 'EDMDPMSolverMultistepScheduler'):
         kw['algorithm_type'] = 'dpmsolver++'
         if pixel_space: kw.update(thresholding=True, sample_max_value=1.0)
-    if not edm and 'timestep_spacing' in inspect.signature(cls.__init__).parameters: kw['timestep_spacing'] = 'trailing'
-    return cls.from_config(config, **kw)
+    params = inspect.signature(cls.__init__).parameters
+    if not edm and 'timestep_spacing' in params: kw['timestep_spacing'] = 'trailing'
+    if not options: return cls.from_config(config, **kw)
+    unknown = sorted(set(options) - set(params) - {'self'})
+    if unknown: raise SimGenError(f'scheduler option {unknown[0]!r}: {cls.__name__} has no such setting; it has '
+                                  f"{', '.join(sorted(p for p in params if p not in ('self', 'kwargs')))}")
+    try:
+        sch = cls.from_config(config, **{**kw, **options})
+        sch.set_timesteps(2)                                    # values a scheduler only reads when it makes its steps
+    except Exception as e:
+        raise SimGenError(f'scheduler options {options}: {cls.__name__} rejects them ({type(e).__name__}: {e})') from None
+    return cls.from_config(config, **{**kw, **options})
 
 def sample_shard(n: int, batch_size: int, process_index: int | None = None, num_processes: int | None = None) -> list[list[int]]:
     "This process's sample indices (`i % P == p`), in batches of at most `batch_size`."
