@@ -126,8 +126,8 @@ def cmd_run(args):
                     t0 = time.time()
                     pairs, classes = generate(run, sampler, int(steps), n)
                     q = judge(pairs, classes, args, f'{name} step {p} {spec}')
-                    rec = {'run': name, 'recipe': recipe, 'seed': seed, 'step': p, 'batch_size': args.batch_size,
-                           'lr': args.lr, 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
+                    rec = {'run': name, 'recipe': recipe, 'arm': f'{recipe}{tag}', 'seed': seed, 'step': p, 'batch_size': args.batch_size,
+                           'lr': args.lr, 'warmup': args.warmup, 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
                            'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
                     if spec == few and n != args.n: rec['n'] = n
                     append(rec); db = load()
@@ -162,6 +162,37 @@ def cpu_per_step(df):
     return out
 
 
+def arm_figure(allfew, fl, path, plt):
+    "The learning-rate / batch arms of one recipe against training CPU minutes (equal compute); returns their description."
+    recipes = allfew.loc[allfew['arm'] != allfew['recipe'], 'recipe'].unique()
+    if len(recipes) == 0: return ''
+    g = allfew[allfew['recipe'].isin(recipes)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    desc = []
+    for arm, a in g.groupby('arm'):
+        lr, bs, wu = a['lr'].iloc[0], int(a['batch_size'].iloc[0]), a['warmup'].iloc[0] if 'warmup' in a else None
+        lr = 3e-4 if lr is None or lr != lr else lr; wu = 500 if wu is None or wu != wu else int(wu)
+        label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}'
+        desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
+        agg = a.groupby('step').agg(x=('train_cpu_min', 'mean'), kid=('kid', 'mean'), kid_sd=('kid', 'std'), kid_sub=('kid_std', 'mean'),
+                                    al=('alignment_miou', 'mean'), al_sd=('alignment_miou', 'std'), seeds=('seed', 'nunique'))
+        ns = int(agg['seeds'].max())
+        for ax, col in zip(axes, ('kid', 'al')):
+            line, = ax.plot(agg['x'], agg[col], marker='o', label=f'{label} ({ns} seed{"s" if ns > 1 else ""})')
+            if ns > 1: ax.fill_between(agg['x'], agg[col] - agg[col + '_sd'], agg[col] + agg[col + '_sd'], alpha=0.2, color=line.get_color())
+            elif col == 'kid': ax.errorbar(agg['x'], agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
+    if fl:
+        axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
+        axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
+    axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
+    for ax in axes: ax.set_xlabel('training CPU minutes (1 thread)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    fig.suptitle(f'Learning rate and batch size at equal compute ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
+                 'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
+    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    return (f'Learning-rate and batch arms (figure `{path.relative_to(ROOT)}`, against CPU minutes): ' + '; '.join(desc) +
+            '. Arms without a suffix use the demo schedule (lr 3e-4, batch 8, 500 warm-up steps, cosine to the last point).')
+
+
 def cmd_report(args):
     import pandas as pd
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
@@ -171,8 +202,13 @@ def cmd_report(args):
     per_step = cpu_per_step(df)
     df['cpu_s_per_step'] = df['run'].map(per_step)
     df['train_cpu_min'] = df['step'] * df['cpu_s_per_step'] / 60      # steps x the run's measured CPU cost per step
-    few = df[df['sampler'].str.endswith('-25')]
+    df['arm'] = df['run'].str.replace(r'-s\d+$', '', regex=True)      # recipe + tag (learning-rate / batch arms)
+    allfew = df[df['sampler'].str.endswith('-25')]
+    few = allfew[allfew['arm'] == allfew['recipe']]                     # the recipe curves: demo learning rate and batch
     fl = db.get('floor') or {}
+    out = Path(args.figure).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
+    if (allfew['arm'] != allfew['recipe']).any() and allfew['recipe'].nunique() == 1:
+        return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt), out)   # one recipe's arms: one figure
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for recipe, g in few.groupby('recipe'):
         agg = g.groupby('step').agg(kid=('kid', 'mean'), kid_sd=('kid', 'std'), kid_sub=('kid_std', 'mean'),
@@ -191,33 +227,43 @@ def cmd_report(args):
     fig.suptitle(f'SimGen convergence per recipe: SynthSurg 32 px, demo network; 25-step sampler, n = {n} pairs; '
                  f'bands: std over seeds; bars (one seed): KID std over subsets of n/2', fontsize=9)
     fig.tight_layout()
-    out = Path(args.figure); out.parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=110)
-    cols = ['recipe', 'seed', 'step', 'train_cpu_min', 'sampler', 'n', 'kid', 'kid_std', 'alignment_miou']
-    t = df[cols].sort_values(['recipe', 'seed', 'step', 'sampler']).copy()
+    fig.savefig(out, dpi=110)
+    arms = arm_figure(allfew, fl, out.with_name(out.stem + '_lr_batch.png'), plt)
+    return report_text(args, db, df, per_step, fl, arms, out)
+
+
+def report_text(args, db, df, per_step, fl, arms, out):
+    cols = ['arm', 'seed', 'step', 'train_cpu_min', 'sampler', 'n', 'kid', 'kid_std', 'alignment_miou']
+    t = df[cols].sort_values(['arm', 'seed', 'step', 'sampler']).copy()
     t['KID ± std'] = [f'{k:.2g} ± {s:.1g}' for k, s in zip(t['kid'], t['kid_std'])]
     t['alignment'] = t['alignment_miou'].round(3)
     t['CPU min'] = t['train_cpu_min'].round(1)
-    t = t[['recipe', 'step', 'CPU min', 'sampler', 'n', 'KID ± std', 'alignment']]
+    t = t[['arm', 'step', 'CPU min', 'sampler', 'n', 'KID ± std', 'alignment']]
     steps = ', '.join(f'{r}: {v:.2f} s' for r, v in sorted(per_step.items()))
-    lines = ['# SimGen convergence study', '',
+    setup = Path(args.setup).read_text().strip() if args.setup else (
              'Joint model (SimGen, CFL palette) on SynthSurg (4,000 pairs made at 64 px; trained and judged at 32 px), the demo '
              'network, batch 8, learning rate 3e-4 (500 warm-up steps, cosine over 3,000), seeds 0 (every recipe) and 1 (edm, v-cosine-minsnr), one training process per run '
              '(1 torch thread; the four ran side by side on the shared 2-core machine). Judge: the segmenter run '
              f"`{db['meta'].get('judge')}` (SegFormer-b0 trained 3,000 steps on the real training split at 32 px; real test "
              f"mIoU {args.judge_miou}). KID[segmenter] is unbiased KID on the judge's features (± = std over 100 subsets of "
              'n/2); alignment = mIoU of the judge\'s prediction on each generated image against the generated mask. Both '
-             'against the real **test** split.', '',
+             'against the real **test** split.')
+    lines = [f'# {args.title}', '', setup, '',
              f"Real floor ({fl.get('what', 'not measured')}): KID {fl.get('kid', float('nan')):.2g} ± {fl.get('kid_std', float('nan')):.1g}, "
              f"alignment {fl.get('alignment_miou', float('nan')):.3f} (n = {fl.get('n')}).", '',
              f'CPU seconds per training step, measured between points (1 thread, shared machine): {steps}. '
              '"CPU min" = steps x that cost.', '',
+             *([arms, ''] if arms else []),
              t.to_markdown(index=False), '']
     notes = Path(args.notes).read_text() if args.notes else ''
-    (ROOT/'bench'/'results'/'convergence.md').write_text('\n'.join(lines) + ('\n' + notes if notes else ''))
-    print('wrote', out, 'and bench/results/convergence.md')
+    from simgen_nb.core import atomic_write_text
+    md = RESULTS.with_suffix('.md')
+    atomic_write_text(md, '\n'.join(lines) + ('\n' + notes if notes else ''))
+    print('wrote', out, 'and', md)
 
 
 def main():
+    global RESULTS
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
     for name in ('run', 'floor', 'report'):
@@ -227,6 +273,7 @@ def main():
         p.add_argument('--n', type=int, default=200)
         p.add_argument('--kid-subsets', type=int, default=100)
         p.add_argument('--threads', type=int, default=1)
+        p.add_argument('--results', default=str(RESULTS), help='the study\'s records (JSON); the report is written beside it (.md)')
     r = sub.choices['run']
     r.add_argument('--recipes', default='paper,v-cosine,v-cosine-minsnr,edm')
     r.add_argument('--points', default='500,1000,2000,4000')
@@ -243,7 +290,10 @@ def main():
     sub.choices['report'].add_argument('--figure', default=str(ROOT/'figures'/'demo'/'convergence.png'))
     sub.choices['report'].add_argument('--judge-miou', default='0.481', help="the judge's real test mIoU (its metrics.json)")
     sub.choices['report'].add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
+    sub.choices['report'].add_argument('--setup', default=None, help="Markdown describing the study's setup (default: the recipe study's)")
+    sub.choices['report'].add_argument('--title', default='SimGen convergence study')
     args = ap.parse_args()
+    RESULTS = Path(args.results).resolve()
     {'run': cmd_run, 'floor': cmd_floor, 'report': cmd_report}[args.cmd](args)
 
 
