@@ -17,6 +17,10 @@ Every record is appended to bench/results/convergence.json as it is measured; a 
 resumes training runs from their last checkpoint (`--resume latest`), so the study survives interruptions.
 `floor` measures the real floor (the real val split judged as if generated, against the test split, same n).
 `report` writes bench/results/convergence.md and the figure.
+Learning-rate and batch-size arms of one recipe (`--lr`, `--batch-size`, `--warmup` with `--tag=-lr1e-3`: the run name
+and the arm) can live in a study of their own (`--results bench/results/convergence_lr_batch.json`; `report` then writes
+the Markdown beside it and one figure of the arms against training CPU minutes). `report` also stores the mean and std
+over seeds of every arm and point in the JSON (`summary`).
 """
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -238,7 +242,7 @@ def report_text(args, db, df, per_step, fl, arms, out):
     t['KID ± std'] = [f'{k:.2g} ± {s:.1g}' for k, s in zip(t['kid'], t['kid_std'])]
     t['alignment'] = t['alignment_miou'].round(3)
     t['CPU min'] = t['train_cpu_min'].round(1)
-    t = t[['arm', 'step', 'CPU min', 'sampler', 'n', 'KID ± std', 'alignment']]
+    t = t[['arm', 'seed', 'step', 'CPU min', 'sampler', 'n', 'KID ± std', 'alignment']]
     steps = ', '.join(f'{r}: {v:.2f} s' for r, v in sorted(per_step.items()))
     setup = Path(args.setup).read_text().strip() if args.setup else (
              'Joint model (SimGen, CFL palette) on SynthSurg (4,000 pairs made at 64 px; trained and judged at 32 px), the demo '
@@ -255,6 +259,20 @@ def report_text(args, db, df, per_step, fl, arms, out):
              '"CPU min" = steps x that cost.', '',
              *([arms, ''] if arms else []),
              t.to_markdown(index=False), '']
+    # per arm and point: mean and std over seeds (the numbers the README quotes), kept in the JSON beside the records
+    few = df[df['sampler'].str.endswith('-25')]
+    summ = few.groupby(['arm', 'step']).agg(seeds=('seed', 'nunique'), cpu_min=('train_cpu_min', 'mean'), kid=('kid', 'mean'),
+                                            kid_sd_seeds=('kid', 'std'), alignment=('alignment_miou', 'mean'),
+                                            alignment_sd_seeds=('alignment_miou', 'std')).reset_index()
+    db['summary'] = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in
+                     summ.round(6).to_dict('records')]
+    save(db)
+    if (summ['seeds'] > 1).any():
+        m = summ[summ['seeds'] > 1].copy()
+        m['KID (mean ± std over seeds)'] = [f'{k:.2g} ± {s:.1g}' for k, s in zip(m['kid'], m['kid_sd_seeds'])]
+        m['alignment (mean ± std over seeds)'] = [f'{a:.3f} ± {s:.2g}' for a, s in zip(m['alignment'], m['alignment_sd_seeds'])]
+        lines += ['Arms and points with more than one seed (25-step sampler):', '',
+                  m[['arm', 'step', 'seeds', 'KID (mean ± std over seeds)', 'alignment (mean ± std over seeds)']].to_markdown(index=False), '']
     notes = Path(args.notes).read_text() if args.notes else ''
     from simgen_nb.core import atomic_write_text
     md = RESULTS.with_suffix('.md')
