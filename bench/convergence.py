@@ -166,6 +166,18 @@ def cpu_per_step(df):
     return out
 
 
+def plot_curve(axes, g, label, x=None):
+    "One curve per axis (KID, alignment) of one recipe or arm: mean over seeds at each step against `x` (default the step); "
+    "a band of the std over seeds when there are several, else KID's subset std as bars."
+    agg = g.groupby('step').agg(x=(x or 'step', 'mean'), kid=('kid', 'mean'), kid_sd=('kid', 'std'), kid_sub=('kid_std', 'mean'),
+                                al=('alignment_miou', 'mean'), al_sd=('alignment_miou', 'std'), seeds=('seed', 'nunique'))
+    ns = int(agg['seeds'].max())
+    for ax, col in zip(axes, ('kid', 'al')):
+        line, = ax.plot(agg['x'], agg[col], marker='o', label=f'{label} ({ns} seed{"s" if ns > 1 else ""})')
+        if ns > 1: ax.fill_between(agg['x'], agg[col] - agg[col + '_sd'], agg[col] + agg[col + '_sd'], alpha=0.2, color=line.get_color())
+        elif col == 'kid': ax.errorbar(agg['x'], agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
+
+
 def arm_figure(allfew, fl, path, plt):
     "The learning-rate / batch arms of one recipe against training CPU minutes (equal compute); returns their description."
     recipes = allfew.loc[allfew['arm'] != allfew['recipe'], 'recipe'].unique()
@@ -178,13 +190,7 @@ def arm_figure(allfew, fl, path, plt):
         lr = 3e-4 if lr is None or lr != lr else lr; wu = 500 if wu is None or wu != wu else int(wu)
         label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}'
         desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
-        agg = a.groupby('step').agg(x=('train_cpu_min', 'mean'), kid=('kid', 'mean'), kid_sd=('kid', 'std'), kid_sub=('kid_std', 'mean'),
-                                    al=('alignment_miou', 'mean'), al_sd=('alignment_miou', 'std'), seeds=('seed', 'nunique'))
-        ns = int(agg['seeds'].max())
-        for ax, col in zip(axes, ('kid', 'al')):
-            line, = ax.plot(agg['x'], agg[col], marker='o', label=f'{label} ({ns} seed{"s" if ns > 1 else ""})')
-            if ns > 1: ax.fill_between(agg['x'], agg[col] - agg[col + '_sd'], agg[col] + agg[col + '_sd'], alpha=0.2, color=line.get_color())
-            elif col == 'kid': ax.errorbar(agg['x'], agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
+        plot_curve(axes, a, label, x='train_cpu_min')
     if fl:
         axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
@@ -214,14 +220,7 @@ def cmd_report(args):
     if (allfew['arm'] != allfew['recipe']).any() and allfew['recipe'].nunique() == 1:
         return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt), out)   # one recipe's arms: one figure
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for recipe, g in few.groupby('recipe'):
-        agg = g.groupby('step').agg(kid=('kid', 'mean'), kid_sd=('kid', 'std'), kid_sub=('kid_std', 'mean'),
-                                    al=('alignment_miou', 'mean'), al_sd=('alignment_miou', 'std'), seeds=('seed', 'nunique'))
-        ns = int(agg['seeds'].max())
-        for ax, col in zip(axes, ('kid', 'al')):
-            line, = ax.plot(agg.index, agg[col], marker='o', label=f'{recipe} ({ns} seed{"s" if ns > 1 else ""})')
-            if ns > 1: ax.fill_between(agg.index, agg[col] - agg[col + '_sd'], agg[col] + agg[col + '_sd'], alpha=0.2, color=line.get_color())
-            elif col == 'kid': ax.errorbar(agg.index, agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
+    for recipe, g in few.groupby('recipe'): plot_curve(axes, g, recipe)
     if fl:
         axes[0].axhline(fl['kid'], color='k', ls=':', label=f"real floor (val vs test, {fl['kid']:.1g})")
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
