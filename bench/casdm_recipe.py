@@ -29,7 +29,6 @@ def run_name(recipe: str, steps: int, seed: int) -> str:
 def cmd_arm(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context
     from simgen_nb.data import read_splits
     from simgen_nb.train import read_log
@@ -49,16 +48,13 @@ def cmd_arm(args) -> None:
            'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'],
            'sampler': f'{S.sampler}-{S.sample_steps}', 'guidance': GUIDANCE, 'judge': ctx.judge_note('synthsurg'),
            'this_call_minutes': {'train': (t1 - t0) / 60, 'sample_and_score': (time.time() - t1) / 60}, 'threads': args.threads}
-    RECORDS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RECORDS/f'{run.name}.json', json.dumps(rec, indent=1) + '\n')
-    print(json.dumps(rec, indent=1))
+    save_record(RECORDS, run.name, rec)
 
 
 def cmd_report(args) -> None:
     import pandas as pd
     from simgen_nb.core import atomic_write_text
-    recs = [json.loads(p.read_text()) for p in sorted(RECORDS.glob('*.json'))]
-    if not recs: raise SystemExit(f'no arms scored yet under {RECORDS}')
+    recs = load_records(RECORDS)
     df = pd.DataFrame(recs)
     g = df.groupby(['recipe', 'steps'])
     summ = g.agg(seeds=('seed', lambda s: ','.join(map(str, sorted(s)))), n=('n', 'first'),
@@ -83,6 +79,21 @@ def cmd_report(args) -> None:
     for r in sorted(recs, key=lambda r: (r['recipe'], r['steps'], r['seed'])):
         lines.append(f"| {r['recipe']} | {r['steps']} | {r['seed']} | {r['kid']:.3g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_rare']:.3f} |")
     write_report(OUT, lines, args.notes)
+
+
+def save_record(records: Path, name: str, rec: dict) -> None:
+    "Write one arm's record `records/<name>.json` atomically and print it (the recipe benches' records)."
+    from simgen_nb.core import atomic_write_text
+    records.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(records/f'{name}.json', json.dumps(rec, indent=1) + '\n')
+    print(json.dumps(rec, indent=1))
+
+
+def load_records(records: Path) -> list[dict]:
+    "Every arm's record under `records`, by name; exits with a message when there is none."
+    recs = [json.loads(p.read_text()) for p in sorted(records.glob('*.json'))]
+    if not recs: raise SystemExit(f'no arms scored yet under {records}')
+    return recs
 
 
 def recipe_arm_cli(doc: str, cmd_arm, cmd_report) -> None:

@@ -43,7 +43,6 @@ def shares(maps, K: int) -> np.ndarray:
 def cmd_arm(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context, profile_recipe
     from simgen_nb.train import load_run, make_scheduler, read_log
     from simgen_nb.data import read_mask, resize_pair
@@ -79,16 +78,15 @@ def cmd_arm(args) -> None:
            'prediction_type': cfg['task'].get('prediction_type'), 'sampler': f'{S.sampler}-{S.sample_steps}',
            'encoder_note': pipe.encoder_note, 'rows': rows, 'threads': args.threads,
            'this_call_minutes': {'train': (t1 - t0) / 60, 'sample_and_score': (time.time() - t1) / 60}}
-    RECORDS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RECORDS/f'{run.name}.json', json.dumps(rec, indent=1) + '\n')
-    print(json.dumps(rec, indent=1))
+    from casdm_recipe import save_record
+    save_record(RECORDS, run.name, rec)
 
 
 def cmd_report(args) -> None:
     import pandas as pd
     from simgen_nb.core import atomic_write_text
-    recs = [json.loads(p.read_text()) for p in sorted(RECORDS.glob('*.json'))]
-    if not recs: raise SystemExit(f'no arms scored yet under {RECORDS}')
+    from casdm_recipe import load_records
+    recs = load_records(RECORDS)
     flat = pd.DataFrame([{k: r[k] for k in ('recipe', 'steps', 'seed', 'train_minutes_logged')} | row for r in recs for row in r['rows']])
     g = flat.groupby(['recipe', 'steps', 'guidance'])
     summ = g.agg(seeds=('seed', lambda s: ','.join(map(str, sorted(s)))), train_min=('train_minutes_logged', 'mean'),
