@@ -782,7 +782,7 @@ def make_scheduler(name: str, config, pixel_space: bool = True, **options):
         sch.set_timesteps(2)                                    # values a scheduler only reads when it makes its steps
     except Exception as e:
         raise SimGenError(f'scheduler options {options}: {cls.__name__} rejects them ({type(e).__name__}: {e})') from None
-    return cls.from_config(config, **{**kw, **options})
+    return sch                                                  # a pipeline sets its own timesteps before sampling
 
 def sample_shard(n: int, batch_size: int, process_index: int | None = None, num_processes: int | None = None) -> list[list[int]]:
     "This process's sample indices (`i % P == p`), in batches of at most `batch_size`."
