@@ -28,11 +28,15 @@ $(STAMP): settings.ini setup.py pyproject.toml constraints.txt
 sync-check: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash .ci/check_sync.sh
 
+# tests make temporary folders (tempfile.mkdtemp in the notebooks, pytest's tmp_path); each target puts them in one
+# folder of its own, removed afterwards, so repeated runs do not fill the disk
 nbtest: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	TMPDIR=$$tmp OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP) browser-deps
-	$(BIN)/python -m pytest tests/ -q -ra
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	TMPDIR=$$tmp $(BIN)/python -m pytest tests/ -q -ra
 
 browser-deps:
 	@bash .ci/browser_deps.sh
