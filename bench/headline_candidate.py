@@ -1,0 +1,123 @@
+"""Issue 17's headline goal for a candidate training schedule of the demo's headline SimGen model: trained elsewhere
+(e.g. by `bench/convergence.py run --tag=-lr1e-3-8k --lr 1e-3 --points ...,8000`), scored exactly as E1 scores the
+headline (`figures/demo/E1_headline_goals.csv`): 500 pairs drawn with the demo's sampler (EDM DPM-Solver++, 15 steps,
+per-sample generators keyed (seed 0, index)) and with the goal's 25-step sampler, KID[segmenter] over 50 subsets
+(against the real train split) and alignment mIoU under the demo's judge (`runs/demo/segmenters/real-synthsurg`). The
+real pairs' alignment and the real floor are E1's committed row (same judge, same n of real test pairs), so the
+ratio is the goal's. The demo's own headline run is scored the same way first: it must reproduce E1's numbers.
+
+    python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1]
+    python bench/headline_candidate.py report [--notes NOTES.md]   # bench/results/headline_candidate.{json,md}
+
+Generated sets go to `runs/demo/generated/bench-headline-<run>-dpmsolver-<steps>` (reused when made with the same
+inputs, as the demo's are), records to `runs/demo/bench-headline/`.
+"""
+from __future__ import annotations
+import argparse, json, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'bench'))
+from casdm_recipe import load_records, save_record   # noqa: E402
+
+RECORDS = ROOT/'runs'/'demo'/'bench-headline'
+OUT = ROOT/'bench'/'results'/'headline_candidate'
+E1_GOALS = ROOT/'figures'/'demo'/'E1_headline_goals.csv'
+
+
+def describe(run: Path) -> dict:
+    "What a run was trained with (its saved config and log): steps, learning rate, warm-up, EMA, batch, seed, recipe."
+    import yaml
+    cfg = yaml.safe_load((run/'config.yaml').read_text())
+    t, task = cfg['train'], cfg['task']
+    log = (run/'log.csv').read_text().strip().splitlines()
+    last = dict(zip(log[0].split(','), log[-1].split(',')))
+    return {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'steps_trained': int(last['step']),
+            **{k: t[k] for k in ('steps', 'lr', 'warmup_steps', 'ema_decay', 'batch_size', 'seed')},
+            **{k: task[k] for k in ('recipe', 'palette', 'image_size')}}
+
+
+def cmd_score(args) -> None:
+    import torch
+    torch.set_num_threads(args.threads)
+    from simgen_nb.reproduce import Context
+    ctx = Context('demo', ROOT, progress=False)
+    path = ctx.datasets()['synthsurg']
+    for run in map(Path, args.runs):
+        run = run.resolve()
+        if not (run/'config.yaml').exists(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
+        for steps in args.steps:
+            key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}'
+            if (RECORDS/f'{key}.json').exists(): print(f'{key}: scored already'); continue
+            t0 = time.process_time()
+            gen = ctx.sample(run, f'bench-headline-{run.name}-dpmsolver-{steps}' + (f'-seed{args.seed}' if args.seed else ''),
+                             n=args.n, steps=steps, scheduler='dpmsolver', seed=args.seed)
+            sc = ctx.pair_scores('synthsurg', path, gen)
+            save_record(RECORDS, key, {**describe(run), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n,
+                                       'extractor': sc['extractor'], 'kid': sc['kid'], 'kid_std': sc['kid_std'],
+                                       'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'],
+                                       'judge': ctx.judge_note('synthsurg'), 'cpu_minutes': (time.process_time() - t0) / 60})
+
+
+def cmd_report(args) -> None:
+    import pandas as pd
+    from simgen_nb.core import atomic_write_text
+    recs = load_records(RECORDS)
+    e1 = pd.read_csv(E1_GOALS).set_index('goal')
+    real = {'alignment': float(e1.loc['alignment >= 0.95 x real pairs', 'real mean']),
+            'kid_floor': float(e1.loc['KID <= 2 x real floor', 'real mean']), 'kid_floor_std': float(e1.loc['KID <= 2 x real floor', 'real std']),
+            'n_real': int(e1.loc['KID <= 2 x real floor', 'n real']), 'source': str(E1_GOALS.relative_to(ROOT))}
+    for r in recs:
+        r['alignment_ratio'] = r['alignment'] / real['alignment']
+        r['alignment_goal'] = 'met' if r['alignment_ratio'] >= 0.95 else 'missed'
+        r['kid_ratio_to_floor'] = r['kid'] / real['kid_floor'] if real['kid_floor'] > 0 else None
+        r['kid_goal'] = 'met' if r['kid'] <= 2 * max(real['kid_floor'], 0.0) else 'missed'
+    recs.sort(key=lambda r: (r['steps'], r['lr'], r['seed'], r['sampler']))
+    # mean +- std over training seeds of every (steps, lr, sampler) with more than one seed
+    groups = pd.DataFrame(recs).groupby(['steps', 'lr', 'sampler'])
+    summary = [{'steps': int(s), 'lr': lr, 'sampler': smp, 'seeds': sorted(int(x) for x in d['seed']),
+                'alignment_mean': float(d['alignment'].mean()), 'alignment_std': float(d['alignment'].std(ddof=1)),
+                'alignment_ratio_mean': float(d['alignment_ratio'].mean()),
+                'kid_mean': float(d['kid'].mean()), 'kid_std_over_seeds': float(d['kid'].std(ddof=1))}
+               for (s, lr, smp), d in groups if len(d) > 1]
+    atomic_write_text(OUT.with_suffix('.json'), json.dumps({'real': real, 'records': recs, 'summary': summary}, indent=1) + '\n')
+    lines = ['# The headline SimGen model: candidate training schedules against the headline goal', '',
+             f"Each run's 500 pairs are drawn and scored as E1 scores the demo's headline ({recs[0]['extractor']}, ± = std over 50 "
+             f"subsets of one set, against the real train split; alignment mIoU under {recs[0]['judge']}). Real pairs "
+             f"(E1, {real['n_real']} real test pairs): alignment {real['alignment']:.3f}, KID floor {real['kid_floor']:.2g} ± "
+             f"{real['kid_floor_std']:.2g} (`{real['source']}`). Goals: alignment >= 0.95 x real, KID <= 2 x the floor.", '',
+             '| run | seed | steps | lr | sampler | n | KID | alignment | x real | alignment goal | KID goal |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in recs:
+        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['n']} | "
+                     f"{r['kid']:.2g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_ratio']:.3f} | {r['alignment_goal']} | {r['kid_goal']} |")
+    if summary:
+        lines += ['', 'Over training seeds (mean ± std):', '', '| steps | lr | sampler | seeds | alignment | x real | KID |', '|---|---|---|---|---|---|---|']
+        for s in summary:
+            lines.append(f"| {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {', '.join(map(str, s['seeds']))} | "
+                         f"{s['alignment_mean']:.3f} ± {s['alignment_std']:.3f} | {s['alignment_ratio_mean']:.3f} | "
+                         f"{s['kid_mean']:.2g} ± {s['kid_std_over_seeds']:.2g} |")
+    if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
+    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+    s = sub.add_parser('score'); s.add_argument('runs', nargs='+')
+    s.add_argument('--steps', default='15,25', help='DPM-Solver++ steps, comma-separated (15: the demo sampler; 25: the goal\'s)')
+    s.add_argument('--n', type=int, default=500); s.add_argument('--seed', type=int, default=0); s.add_argument('--threads', type=int, default=1)
+    r = sub.add_parser('report'); r.add_argument('--notes', default=None)
+    args = p.parse_args()
+    if args.cmd == 'score':
+        try: args.steps = [int(x) for x in args.steps.split(',')]
+        except ValueError: p.error(f'--steps {args.steps!r}: comma-separated integers')
+        if any(not 1 <= x <= 1000 for x in args.steps): p.error(f'--steps {args.steps}: each in [1, 1000]')
+        if args.n < 2: p.error(f'--n {args.n}: KID needs at least 2 pairs')
+        cmd_score(args)
+    else: cmd_report(args)
+
+
+if __name__ == '__main__':
+    main()
