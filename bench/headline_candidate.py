@@ -23,6 +23,7 @@ from casdm_recipe import load_records, save_record   # noqa: E402
 RECORDS = ROOT/'runs'/'demo'/'bench-headline'
 OUT = ROOT/'bench'/'results'/'headline_candidate'
 E1_GOALS = ROOT/'figures'/'demo'/'E1_headline_goals.csv'
+E0_STATS = ROOT/'figures'/'demo'/'E0_class_stats.csv'   # pixel shares of the training split
 
 
 def describe(run: Path) -> dict:
@@ -40,6 +41,7 @@ def describe(run: Path) -> dict:
 def cmd_score(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
+    from simgen_nb.data import read_classes
     from simgen_nb.reproduce import Context
     ctx = Context('demo', ROOT, progress=False)
     path = ctx.datasets()['synthsurg']
@@ -55,7 +57,8 @@ def cmd_score(args) -> None:
             sc = ctx.pair_scores('synthsurg', path, gen)
             save_record(RECORDS, key, {**describe(run), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n,
                                        'extractor': sc['extractor'], 'kid': sc['kid'], 'kid_std': sc['kid_std'],
-                                       'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'],
+                                       'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'], 'alignment_iou': sc['iou'],
+                                       'classes': [c['name'] for c in read_classes(path)['classes']],
                                        'judge': ctx.judge_note('synthsurg'), 'cpu_minutes': (time.process_time() - t0) / 60})
 
 
@@ -67,6 +70,11 @@ def cmd_report(args) -> None:
     real = {'alignment': float(e1.loc['alignment >= 0.95 x real pairs', 'real mean']),
             'kid_floor': float(e1.loc['KID <= 2 x real floor', 'real mean']), 'kid_floor_std': float(e1.loc['KID <= 2 x real floor', 'real std']),
             'n_real': int(e1.loc['KID <= 2 x real floor', 'n real']), 'source': str(E1_GOALS.relative_to(ROOT))}
+    judge = json.loads((ROOT/'runs'/'demo'/'segmenters'/'real-synthsurg'/'metrics.json').read_text())
+    real['iou'] = dict(zip(judge['names'], judge['iou']))   # the judge on the real test pairs: the real pairs' per-class alignment
+    stats = pd.read_csv(E0_STATS)
+    largest = stats.sort_values('pixel share %', ascending=False)['class'].head(5).tolist()
+    real['largest_classes'] = largest
     for r in recs:
         r['alignment_ratio'] = r['alignment'] / real['alignment']
         r['alignment_goal'] = 'met' if r['alignment_ratio'] >= 0.95 else 'missed'
@@ -97,6 +105,13 @@ def cmd_report(args) -> None:
             lines.append(f"| {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {', '.join(map(str, s['seeds']))} | "
                          f"{s['alignment_mean']:.3f} ± {s['alignment_std']:.3f} | {s['alignment_ratio_mean']:.3f} | "
                          f"{s['kid_mean']:.2g} ± {s['kid_std_over_seeds']:.2g} |")
+    lines += ['', f"Per-class alignment IoU on the five largest classes (pixel share of the training split, `{E0_STATS.relative_to(ROOT)}`), "
+              f"against the judge's IoU on the real test pairs (`runs/demo/segmenters/real-synthsurg/metrics.json`, stored in the JSON):", '',
+              '| run | seed | sampler | ' + ' | '.join(largest) + ' |', '|---|---|---|' + '---|' * len(largest),
+              '| real test pairs | | | ' + ' | '.join(f"{real['iou'][c]:.3f}" for c in largest) + ' |']
+    for r in recs:
+        iou = dict(zip(r['classes'], r['alignment_iou']))
+        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['sampler']} | " + ' | '.join(f"{iou[c]:.3f}" for c in largest) + ' |')
     if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
     atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
