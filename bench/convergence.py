@@ -178,7 +178,7 @@ def plot_curve(axes, g, label, x=None):
         elif col == 'kid': ax.errorbar(agg['x'], agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
 
 
-def arm_figure(allfew, fl, path, plt):
+def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equal compute'):
     "The learning-rate / batch arms of one recipe against training CPU minutes (equal compute); returns their description."
     recipes = allfew.loc[allfew['arm'] != allfew['recipe'], 'recipe'].unique()
     if len(recipes) == 0: return ''
@@ -196,7 +196,7 @@ def arm_figure(allfew, fl, path, plt):
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
     for ax in axes: ax.set_xlabel('training CPU minutes (1 thread)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
-    fig.suptitle(f'Learning rate and batch size at equal compute ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
+    fig.suptitle(f'{title} ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
                  'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return (f'Learning-rate and batch arms (figure `{path.relative_to(ROOT)}`, against CPU minutes): ' + '; '.join(desc) +
@@ -218,7 +218,7 @@ def cmd_report(args):
     fl = db.get('floor') or {}
     out = Path(args.figure).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
     if (allfew['arm'] != allfew['recipe']).any() and allfew['recipe'].nunique() == 1:
-        return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt), out)   # one recipe's arms: one figure
+        return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt, args.title), out)   # one recipe's arms: one figure
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for recipe, g in few.groupby('recipe'): plot_curve(axes, g, recipe)
     if fl:
