@@ -45,9 +45,13 @@ def cmd_score(args) -> None:
     from simgen_nb.reproduce import Context
     ctx = Context('demo', ROOT, progress=False)
     path = ctx.datasets()['synthsurg']
-    for run in map(Path, args.runs):
-        run = run.resolve()
+    import yaml
+    runs = [Path(r).resolve() for r in args.runs]
+    for run in runs:   # every run checked before any is sampled
         if not (run/'config.yaml').exists(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
+        if (model := yaml.safe_load((run/'config.yaml').read_text()).get('model')) != 'simgen':
+            raise SystemExit(f'{run}: a {model} run; the headline is a SimGen (joint) model')
+    for run in runs:
         for steps in args.steps:
             key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}'
             if (RECORDS/f'{key}.json').exists(): print(f'{key}: scored already'); continue
