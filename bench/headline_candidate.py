@@ -26,10 +26,8 @@ E1_GOALS = ROOT/'figures'/'demo'/'E1_headline_goals.csv'
 E0_STATS = ROOT/'figures'/'demo'/'E0_class_stats.csv'   # pixel shares of the training split
 
 
-def describe(run: Path) -> dict:
-    "What a run was trained with (its saved config and log): steps, learning rate, warm-up, EMA, batch, seed, recipe."
-    import yaml
-    cfg = yaml.safe_load((run/'config.yaml').read_text())
+def describe(run: Path, cfg: dict) -> dict:
+    "What a run was trained with (its saved config `cfg` and its log): steps, learning rate, warm-up, EMA, batch, seed, recipe."
     t, task = cfg['train'], cfg['task']
     log = (run/'log.csv').read_text().strip().splitlines()
     last = dict(zip(log[0].split(','), log[-1].split(',')))
@@ -39,18 +37,18 @@ def describe(run: Path) -> dict:
 
 
 def cmd_score(args) -> None:
-    import torch
+    import torch, yaml
+    runs = [Path(r).resolve() for r in args.runs]
+    for run in runs:   # every run checked before any work
+        if not (run/'config.yaml').exists(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
+    configs = {run: yaml.safe_load((run/'config.yaml').read_text()) for run in runs}
+    for run, cfg in configs.items():
+        if cfg.get('model') != 'simgen': raise SystemExit(f"{run}: a {cfg.get('model')} run; the headline is a SimGen (joint) model")
     torch.set_num_threads(args.threads)
     from simgen_nb.data import read_classes
     from simgen_nb.reproduce import Context
     ctx = Context('demo', ROOT, progress=False)
     path = ctx.datasets()['synthsurg']
-    import yaml
-    runs = [Path(r).resolve() for r in args.runs]
-    for run in runs:   # every run checked before any is sampled
-        if not (run/'config.yaml').exists(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
-        if (model := yaml.safe_load((run/'config.yaml').read_text()).get('model')) != 'simgen':
-            raise SystemExit(f'{run}: a {model} run; the headline is a SimGen (joint) model')
     for run in runs:
         for steps in args.steps:
             key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}'
@@ -59,7 +57,7 @@ def cmd_score(args) -> None:
             gen = ctx.sample(run, f'bench-headline-{run.name}-dpmsolver-{steps}' + (f'-seed{args.seed}' if args.seed else ''),
                              n=args.n, steps=steps, scheduler='dpmsolver', seed=args.seed)
             sc = ctx.pair_scores('synthsurg', path, gen)
-            save_record(RECORDS, key, {**describe(run), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n,
+            save_record(RECORDS, key, {**describe(run, configs[run]), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n,
                                        'extractor': sc['extractor'], 'kid': sc['kid'], 'kid_std': sc['kid_std'],
                                        'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'], 'alignment_iou': sc['iou'],
                                        'classes': [c['name'] for c in read_classes(path)['classes']],
