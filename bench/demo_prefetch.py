@@ -36,7 +36,7 @@ def arm_name(S, model: str, base: str, seed: int) -> str:
 
 def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set[str] | None = None) -> list[dict]:
     "Every job as {'id', 'deps', 'call', 'args', 'kwargs'}, in priority order (seed by seed)."
-    from simgen_nb.reproduce import SETTINGS, steps_in, STEP_SECONDS, unified_base, e7_casdm_run, mask_vote_set, profile_recipe
+    from simgen_nb.reproduce import SETTINGS, e7_arms, mask_vote_set
     S = SETTINGS[profile]
     seeds = list(S.seeds) if seeds is None else seeds
     name = 'synthsurg'
@@ -47,6 +47,7 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
     J = []
     def job(id, call, *args, deps=(), prio=0, **kw):
         if only is not None and not any(id.startswith(o) for o in only): return
+        if any(j['id'] == id for j in J): return   # one run or set asked for by two experiments
         J.append({'id': id, 'deps': [d for d in deps if any(j['id'] == d for j in J)], 'call': call, 'args': list(args), 'kwargs': kw,
                   'prio': prio})
 
@@ -54,13 +55,7 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
     head = f'simgen-cfl-{name}-s{S.seeds[0]}'
     job('train:headline', 'train', 'simgen', path, head, seed=S.seeds[0], palette='cfl')
     job('maps:heldout', 'heldout_maps', name, path)
-    uni_steps = S.ablation_for('simgen') or S.steps_for('simgen')
-    e7_steps = max(100, steps_in('casdm', uni_steps * STEP_SECONDS['simgen'] / 60)) if uni_steps else None
-    def e7_casdm(seed):
-        "E7's CASDM run per recipe (E7_unified's names)."
-        if uni_steps: return {r: e7_casdm_run(name, seed, r, e7_steps) for r in CASDM_RECIPES}
-        own = profile_recipe('casdm', profile)
-        return {r: arm_name(S, 'casdm', f'casdm-camse+casp-{name}' + (f'-{r}' if r != own else ''), seed) for r in CASDM_RECIPES}
+    e7 = {seed: e7_arms(S, profile, name, path, seed, INDEPENDENT_NOISE, CASDM_RECIPES) for seed in seeds}   # E7_unified's arms
     for seed in seeds:
         for pal in PALETTES:
             r = arm_name(S, 'simgen', f'simgen-{pal}-{name}', seed)
@@ -69,13 +64,8 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             r = arm_name(S, 'casdm', f'casdm-{loss}-{name}', seed)
             job(f'train:{r}', 'arm', 'casdm', path, f'casdm-{loss}-{name}', seed, loss=loss, prio=0 if loss == 'camse+casp' else 4)
         job(f'train:mapgen-s{seed}', 'train', 'mapgen', path, f'mapgen-{name}-s{seed}', seed=seed)
-        u = arm_name(S, 'simgen', unified_base(name, INDEPENDENT_NOISE), seed)
-        job(f'train:{u}', 'arm', 'simgen', path, unified_base(name, INDEPENDENT_NOISE), seed, palette='cfl', independent_noise=INDEPENDENT_NOISE)
-        for rec, e7c in e7_casdm(seed).items():
-            if uni_steps:
-                job(f'train:{e7c}', 'train', 'casdm', path, e7c, seed=seed, steps=e7_steps, loss='camse+casp', recipe=rec)
-            elif rec != profile_recipe('casdm', profile):
-                job(f'train:{e7c}', 'arm', 'casdm', path, f'casdm-camse+casp-{name}-{rec}', seed, loss='camse+casp', recipe=rec)
+        for arm, spec in e7[seed].items():   # (the joint-only arm, E1's CFL arm, or E7's CASDM arm may be E3's: listed once)
+            job(f"train:{spec['run']}", spec['call'], *spec['args'], **spec['kwargs'])
         job(f'seg:E5-real-s{seed}', 'segmenter', f'E5-real-{name}-s{seed}', [path], seed=seed)
     if seeds and seeds[0] == S.seeds[0] and S.steps_for('simgen') != S.ablation_for('simgen'):
         job('sample:headline', 'sample', run(head), head, seed=S.seeds[0], deps=['train:headline'])
@@ -95,22 +85,23 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
             r = arm_name(S, 'casdm', f'casdm-{loss}-{name}', seed)
             job(f'sample:{r}', 'sample', run(r), r, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
                 deps=[f'train:{r}', 'maps:heldout'], prio=4)
-        u = arm_name(S, 'simgen', unified_base(name, INDEPENDENT_NOISE), seed)
+        u, j = e7[seed]['unified']['run'], e7[seed]['joint-only']['run']
         job(f'sample:{u}', 'sample', run(u), u, seed=seed, deps=[f'train:{u}'])
+        job(f'sample:{j}', 'sample', run(j), j, seed=seed, deps=[f'train:{j}'])   # (E1's set where it is E1's arm: listed once)
         job(f'sample:E7-maps-{u}', 'sample', run(u), f'E7-maps-{u}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
             guidance=GUIDANCE, deps=[f'train:{u}', 'maps:heldout'])
-        job(f'sample:E7-maps-{cfl}', 'sample', run(cfl), f'E7-maps-{cfl}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
-            deps=[f'train:{cfl}', 'maps:heldout'])
-        for rec, e7c in e7_casdm(seed).items():
-            if uni_steps or rec != profile_recipe('casdm', profile):   # (without a SimGen budget the profile's own recipe is E3's arm, sampled above)
-                job(f'sample:{e7c}', 'sample', run(e7c), e7c, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
-                    deps=[f'train:{e7c}', 'maps:heldout'])
+        job(f'sample:E7-maps-{j}', 'sample', run(j), f'E7-maps-{j}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
+            deps=[f'train:{j}', 'maps:heldout'])
+        for rec in CASDM_RECIPES:
+            c = e7[seed][f'CASDM ({rec})']['run']   # (E3's set where it is E3's arm: listed once)
+            job(f'sample:{c}', 'sample', run(c), c, n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'), guidance=GUIDANCE,
+                deps=[f'train:{c}', 'maps:heldout'])
         i2m = lambda r: mask_vote_set(r, MASK_DRAWS)
         draws = {'draws': MASK_DRAWS} if MASK_DRAWS > 1 else {}
         job(f'sample:{i2m(u)}', 'sample', run(u), i2m(u), n='n_test', seed=seed, images=path, split='test',
             guidance=GUIDANCE, deps=[f'train:{u}'], **draws)
-        job(f'sample:{i2m(cfl)}', 'sample', run(cfl), i2m(cfl), n='n_test', seed=seed, images=path, split='test',
-            deps=[f'train:{cfl}'], **draws)
+        job(f'sample:{i2m(j)}', 'sample', run(j), i2m(j), n='n_test', seed=seed, images=path, split='test',
+            deps=[f'train:{j}'], **draws)
         # E5's downstream segmenters (the arm names and roots of E5_downstream)
         g_sim, g_cas, g_chain = gen(cfl), gen(f'E5-casdm-{name}-s{seed}'), gen(f'E5-chain-{name}-s{seed}')
         arms = {'SimGen only': [g_sim], 'real + SimGen': [path, g_sim], 'CASDM only': [g_cas], 'real + CASDM': [path, g_cas],

@@ -11,8 +11,8 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
            'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'e7_casdm_run',
-           'mask_vote_set', 'mask_set_scores', 'profile_recipe', 'summarize', 'mean_pm_std', 'markdown_table',
-           'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
+           'e7_run', 'e7_arms', 'mask_vote_set', 'mask_set_scores', 'profile_recipe', 'summarize', 'mean_pm_std',
+           'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +177,8 @@ class Settings:
     judge_steps: int | None = None # the real-data segmenter (the judge): its step ceiling (None: seg_steps / the profile's)
     judge_eval_every: int = 0      # the judge's mIoU is scored every k steps (0: never, a fixed budget)
     judge_plateau: float | None = 0.005   # ... and it stops when its best mIoU gains less than this over the last quarter of its steps
+    e7_steps: int | None = None    # E7: steps of its unified and joint-only SimGen arms (None: the ablation budget; E1's CFL arm is the joint-only arm)
+    e7_lr: float | None = None     # E7: learning rate of every arm it trains, CASDM's included (None: the profiles')
 
     budget: dict = dataclasses.field(default_factory=dict)   # {item: minutes}: the planned wall minutes the budgets above add up to
 
@@ -204,11 +206,14 @@ def steps_in(model: str, minutes: float) -> int:
 
 # The demo budget: wall minutes of the 2-core CPU, measured (bench/results/demo_prefetch_timings.md: the demo's jobs in
 # two one-thread processes side by side, so a job's wall minutes over 2), at 2 seeds; the scoring pass is an
-# estimate. About 3 h 20 min in all: more than
+# estimate. About 4 h in all: more than
 # one sitting, so the demo runs in the background and resumes (every run and set is reused when its inputs match). The
 # headline SimGen model (CFL, seed 0) trains 4,000 steps (12 min alone; past the 3,000 steps at which the convergence
-# study's edm KID met the real floor); every palette arm and seed, and every unified-model arm (E7), a quarter of it
-# (1,000 steps), and E7's CASDM arms as many minutes as the unified arms. Every arm keeps 500 pairs and 2 seeds:
+# study's edm KID met the real floor); every palette arm and seed a quarter of it (1,000 steps). E7 trains its own
+# unified and joint-only arms at half of it (2,000 steps) with lr 1e-3 (bench/results/convergence_lr_batch.md: lr 1e-3
+# is worth about a third of the compute; bench/results/unified_budget.md: image -> mask gains from 1,000 to 2,000
+# steps), and its CASDM arms as many minutes at the same lr; these E7 rows are planned at STEP_SECONDS, not yet
+# measured. Every arm keeps 500 pairs and 2 seeds:
 # sampling, not training, is most of the cost (7 one-thread minutes per set of 500 at 25 steps), so a third seed would
 # add about an hour. The generated sets are sampled with EDM DPM-Solver++ at 15 steps (25 in the measured run: 84
 # minutes, about 50 at 15; the convergence study found 25 steps not distinguishable from EDM Euler 256 and 10 steps
@@ -220,9 +225,9 @@ DEMO_BUDGET = {
     'E1/E4/E5 map generator (2 seeds, 400 steps each)': 5,
     'E3/E5 CASDM (3 losses x 2 seeds, 400 steps each)': 15,
     'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
-    'E7 unified SimGen (2 seeds, 1,000 steps each)': 6,
-    'E7 CASDM at the unified arm\'s minutes (2 seeds, 500 steps each)': 8,
-    'sampling (23 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25)': 50,
+    'E7 unified and joint-only SimGen (2 seeds each, 2,000 steps at lr 1e-3)': 24,
+    'E7 CASDM at the unified arms\' minutes (2 recipes x 2 seeds, 900 steps at lr 1e-3)': 23,
+    'sampling (25 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25 for 23 sets)': 54,
     'E7 image -> mask votes (4 more draws of its 4 test-image sets; one draw: 4 / 2.2 job minutes, unified / replacement)': 25,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; 68 one-thread minutes)': 34,
     'scoring, tables and figures (estimate)': 15,
@@ -232,17 +237,19 @@ SETTINGS = {
     'ci':    Settings(synth_n=40, synth_size=32, eval_size=32, seeds=(0,), n_samples=8, sample_steps=2, features='segmenter',
                       samplers=(('reference', 4, 4), ('euler', 2, 4), ('dpmsolver', 2, 4)), guidance=(0.0, 2.0), faith_n=4, judge_eval_every=4,
                       train_flags={'simgen': {'recipe': 'edm'}},   # the smoke/demo recipe, so the experiments run it in the tests
+                      e7_lr=1e-3,   # E7 trains its own arms, as the demo does
                       label='ci: pipeline check, not results'),
     'smoke': Settings(synth_n=600, synth_size=64, eval_size=32, seeds=(0,), n_samples=64, sample_steps=20, features='segmenter',
                       samplers=(('reference', None, 2), ('dpmsolver', 25, 16), ('dpmsolver', 15, 16), ('dpmsolver', 10, 16)),
                       guidance=(0.0, 1.0, 3.0), faith_n=32, train_steps=200, judge_eval_every=25, label='smoke: pipeline check, not results'),
-    # demo: the budget table DEMO_BUDGET (about 3 h on a 2-core CPU, in the background, resumable)
+    # demo: the budget table DEMO_BUDGET (about 4 h on a 2-core CPU, in the background, resumable)
     'demo':  Settings(synth_n=4000, synth_size=64, eval_size=32, seeds=(0, 1), n_samples=500, sample_steps=15, sampler='dpmsolver', features='segmenter',
                       samplers=(('reference', None, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 3.0, 5.0), faith_n=64, train_steps={'simgen': steps_in('simgen', 12), 'casdm': 400, 'mapgen': 400},
                       ablation_steps={'simgen': steps_in('simgen', 3), 'casdm': 400, 'mapgen': 400}, budget=DEMO_BUDGET,
                       train_flags={'simgen': {'image_size': 32}, 'casdm': {'image_size': 32}, 'mapgen': {'size': 32}},
-                      seg_steps=600, judge_steps=4000, judge_eval_every=250, label='demo (CPU, SynthSurg, 32 px)'),
+                      seg_steps=600, judge_steps=4000, judge_eval_every=250, e7_steps=steps_in('simgen', 6), e7_lr=1e-3,
+                      label='demo (CPU, SynthSurg, 32 px)'),
     'paper': Settings(synth_n=4000, synth_size=256, eval_size=256, seeds=(0, 1, 2), n_samples=2000, sample_steps=25, features='inception',
                       samplers=(('ddpm', 1000, 16), ('ddim', 50, 500), ('dpmsolver', 25, 500), ('dpmsolver', 15, 500), ('dpmsolver', 10, 500)),
                       guidance=(0.0, 1.0, 2.0, 3.0, 5.0), faith_n=500, judge_eval_every=2000, label='paper'),
@@ -255,11 +262,55 @@ def unified_base(name: str, independent_noise: float) -> str:
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
     return f'simgen-unified{round(independent_noise * 100)}-{name}'
 
-def e7_casdm_run(name: str, seed: int, recipe: str, steps: int) -> str:
+def e7_casdm_run(name: str, seed: int, recipe: str, steps: int, lr: float | None = None) -> str:
     """The run name of E7's CASDM arm (camse+casp) on data set `name` trained for the unified arm's minutes (`steps`)
-    under `recipe`: the recipe is in the name (and passed as a flag), so the arms of two recipes never share a folder
-    and a change of a profile's default recipe does not rename either."""
-    return f'casdm-camse+casp-{name}-s{seed}-{recipe}-{steps}'
+    under `recipe` (at learning rate `lr`; None: the profile's): recipe and lr are in the name (and passed as flags), so
+    the arms of two recipes or rates never share a folder and a change of a profile's default recipe does not rename either."""
+    return f'casdm-camse+casp-{name}-s{seed}-{recipe}-{steps}' + (f'-lr{lr:g}' if lr is not None else '')
+
+def e7_run(base: str, seed: int, steps: int | None, lr: float | None) -> str:
+    "The run name of a SimGen arm E7 trains itself: `base`, seed, steps and learning rate (each only when set)."
+    return f'{base}-s{seed}' + (f'-{steps}' if steps is not None else '') + (f'-lr{lr:g}' if lr is not None else '')
+
+def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_noise: float,
+            casdm_recipes=('paper', 'edm')) -> dict[str, dict]:
+    """E7's trained arms on data set `name` (folder `path`) at `seed`, as {arm: {'run': run name, 'call': Context method,
+    'args', 'kwargs'}}: E7 and `bench/demo_prefetch.py` make these calls. Arms: 'unified' (independent noise levels on
+    `independent_noise` of each batch), 'joint-only' and 'CASDM (<recipe>)' (camse+casp) per recipe.
+    With the profile's `e7_steps` or `e7_lr`, E7 trains its own unified and joint-only arms at those (`e7_run` names);
+    without, the unified arm is an ablation arm and the joint-only arm is E1's CFL arm. CASDM gets the unified arms'
+    training minutes at the measured step costs (`e7_casdm_run`), or, where no SimGen budget is set, E3's arm."""
+    from simgen_nb.casdm import CASDM_PROFILE_RECIPE
+    uni, own = unified_base(name, independent_noise), CASDM_PROFILE_RECIPE.get(profile)
+    lr = {'lr': S.e7_lr} if S.e7_lr is not None else {}
+    steps = S.e7_steps or S.ablation_for('simgen') or S.steps_for('simgen')
+    def arm_run(model, base):   # the run name `Context.arm` gives
+        a, h = S.ablation_for(model), S.steps_for(model)
+        return f'{base}-s{seed}' if a is None or a == h else f'{base}-s{seed}-abl{a}'
+    out, mine = {}, S.e7_steps is not None or S.e7_lr is not None
+    # E7's own arms warm up for a quarter of their steps (2,000 SimGen steps: the 500 of the learning-rate study; the
+    # profile's 500 would be more than half of a 900-step CASDM run, whose rate would then barely reach its peak)
+    warm = lambda n: {'warmup_steps': n // 4} if mine and n else {}
+    if mine:
+        for arm, base, extra in (('unified', uni, {'independent_noise': independent_noise}), ('joint-only', f'simgen-cfl-{name}', {})):
+            run = e7_run(base, seed, steps, S.e7_lr)
+            out[arm] = {'run': run, 'call': 'train', 'args': ['simgen', path, run],
+                        'kwargs': dict(seed=seed, steps=steps, palette='cfl', **extra, **lr, **warm(steps))}
+    else:
+        out['unified'] = {'run': arm_run('simgen', uni), 'call': 'arm', 'args': ['simgen', path, uni, seed],
+                          'kwargs': dict(palette='cfl', independent_noise=independent_noise)}
+        out['joint-only'] = {'run': arm_run('simgen', f'simgen-cfl-{name}'), 'call': 'simgen_arm', 'args': [path, name, 'cfl', seed], 'kwargs': {}}
+    for rec in casdm_recipes:
+        if steps:   # the unified arms' minutes at the measured step costs, not E3's budget
+            cs = max(100, steps_in('casdm', steps * STEP_SECONDS['simgen'] / 60))
+            run = e7_casdm_run(name, seed, rec, cs, S.e7_lr)
+            out[f'CASDM ({rec})'] = {'run': run, 'call': 'train', 'args': ['casdm', path, run],
+                                     'kwargs': dict(seed=seed, steps=cs, loss='camse+casp', recipe=rec, **lr, **warm(cs))}
+        else:   # no SimGen budget: the profile's own recipe is E3's arm, another recipe an arm of its own
+            base = f'casdm-camse+casp-{name}' + ('' if rec == own else f'-{rec}')
+            out[f'CASDM ({rec})'] = {'run': arm_run('casdm', base), 'call': 'arm', 'args': ['casdm', path, base, seed],
+                                     'kwargs': dict(loss='camse+casp', **({} if rec == own else {'recipe': rec}))}
+    return out
 
 def mask_vote_set(run_name: str, draws: int) -> str:
     "The generated set of E7's image -> mask job for run `run_name`: masks for the real test images, the vote of `draws` (1: one draw)."
