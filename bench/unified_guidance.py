@@ -18,11 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def val_maps(ctx, name: str, path: Path, n: int) -> Path:
-    "The first `n` pairs of the validation split of `path`, at the evaluation size, as a data set of their own (its `train` split)."
+    """The first `n` pairs of the validation split of `path`, at the evaluation size, as a data set of their own (its `train`
+    split): `Context.heldout_maps` for the validation split, with the same refusal of a folder it did not write."""
     import numpy as np
     from simgen_nb.data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
+    from simgen_nb.reproduce import _remove_own
     out = ctx.runs/'generated'/f'valmaps{n}-{name}'
     if (out/'manifest.json').exists(): return out
+    if out.exists(): _remove_own(out, 'a generated data set', ('images', 'masks'))   # an interrupted one; refuse a foreign folder
     ds, ids = SegmentationDataset(path, 'val', size=ctx.settings.eval_size), []
     for i in range(min(n, len(ds))):
         it = ds[i]; img = (it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
