@@ -17,24 +17,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def val_maps(ctx, name: str, path: Path, n: int) -> Path:
-    """The first `n` pairs of the validation split of `path`, at the evaluation size, as a data set of their own (its `train`
-    split): `Context.heldout_maps` for the validation split, with the same refusal of a folder it did not write."""
-    import numpy as np
-    from simgen_nb.data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
-    from simgen_nb.reproduce import _remove_own
-    out = ctx.runs/'generated'/f'valmaps{n}-{name}'
-    if (out/'manifest.json').exists(): return out
-    if out.exists(): _remove_own(out, 'a generated data set', ('images', 'masks'))   # an interrupted one; refuse a foreign folder
-    ds, ids = SegmentationDataset(path, 'val', size=ctx.settings.eval_size), []
-    for i in range(min(n, len(ds))):
-        it = ds[i]; img = (it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
-        save_pair(out, it['id'], img, it['labels'].numpy().astype(np.uint8)); ids.append(it['id'])
-    write_metadata(out, read_classes(path), {'train': ids}, source=f'{name} validation split, first {n}')
-    assert not set(ids) & set(read_splits(path).get('test', [])), 'validation maps overlap the test split'
-    return out
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seed', type=int, default=0); p.add_argument('--n', type=int, default=200)
@@ -48,7 +30,7 @@ def main():
     name, path = next(iter(ctx.datasets().items()))
     arms = e7_arms(S, 'demo', name, path, args.seed, 0.25, ['edm'])
     runs = {a: getattr(ctx, s['call'])(*s['args'], **s['kwargs']) for a, s in arms.items() if a in ('unified', 'CASDM (edm)')}
-    maps = val_maps(ctx, name, path, args.n)
+    maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
     jobs = [('unified', g) for g in (float(x) for x in args.guidance.split(','))] + [('CASDM (edm)', float(g)) for g in args.casdm_guidance.split(',')]
     rows, t0 = [], time.time()
     for arm, g in jobs:

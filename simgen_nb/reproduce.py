@@ -546,21 +546,30 @@ class Context:
         for k, v in flags.items(): argv += [f'--{k.replace("_", "-")}', str(v)]
         return self._generated(out, argv, casdm)
 
-    def heldout_maps(self, name: str, path: Path) -> Path:
-        """The held-out split of `path` (test, else val) at the evaluation size, as a data set of its own
-        (`runs/<profile>/generated/heldout-maps-<name>`, its pairs in its `train` split): the maps E3 and E7 condition
-        on. Made once; reused while its manifest exists."""
+    def heldout_maps(self, name: str, path: Path, split: str | None = None, n: int | None = None) -> Path:
+        """A held-out split of `path` at the evaluation size, as a data set of its own (its pairs in its `train` split):
+        by default the test split (else val), `runs/<profile>/generated/heldout-maps-<name>`, the maps E3 and E7 condition
+        on; with `split` ('val' or 'test') and `n` (its first n pairs), `heldout-maps-<name>-<split>[-first<n>]` (`heldout` for the default split), e.g.
+        the validation maps a guidance scale is chosen on. Made once; reused while its manifest exists."""
         import numpy as np
         from simgen_nb.data import read_classes, read_splits, SegmentationDataset, save_pair, write_metadata
-        out = self.runs/'generated'/f'heldout-maps-{name}'
+        if split is not None and split not in ('val', 'test'):
+            raise SimGenError(f"split={split!r}: held-out maps come from 'val' or 'test' (the models train on 'train')")
+        if n is not None and (not isinstance(n, int) or n < 1): raise SimGenError(f'n={n!r}: a positive number of maps')
+        out = self.runs/'generated'/(f'heldout-maps-{name}' if split is None and n is None else
+                                     f'heldout-maps-{name}-{split or "heldout"}' + (f'-first{n}' if n is not None else ''))
         if (out/'manifest.json').exists(): return out
         if out.exists(): _remove_own(out, 'a generated data set', ('images', 'masks'))   # an interrupted one; refuse a foreign folder
-        ds = SegmentationDataset(path, 'test' if read_splits(path).get('test') else 'val', size=self.settings.eval_size)
+        splits = read_splits(path)
+        if split is not None and not splits.get(split): raise SimGenError(f'{path}: no {split!r} split to take held-out maps from')
+        which = split or ('test' if splits.get('test') else 'val')
+        ds = SegmentationDataset(path, which, size=self.settings.eval_size)
         ids = []
-        for i in range(len(ds)):
+        for i in range(min(len(ds), n or len(ds))):
             it = ds[i]; img = (it['image'].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
             save_pair(out, it['id'], img, it['labels'].numpy().astype(np.uint8)); ids.append(it['id'])
-        write_metadata(out, read_classes(path), {'train': ids}, source=f'{name} held-out split')
+        write_metadata(out, read_classes(path), {'train': ids},
+                       source=f'{name} held-out split ({which}' + (f', first {n})' if n is not None else ')'))
         return out
 
     def train_prompts(self, name: str, path: Path, seed: int) -> Path:
