@@ -79,10 +79,26 @@ def largest_classes(path: Path, k: int = 5) -> list[str]:
     return [names[j] for j in np.argsort(-counts)[:k]]
 
 
+def real_record(ctx, path: Path) -> dict:
+    "The real pairs under the 64 px judge (made once): the real test split against the real train split, floor and alignment."
+    from simgen_nb.data import read_classes
+    from simgen_nb.metrics import evaluate
+    if (RECORDS/'real.json').exists(): return json.loads((RECORDS/'real.json').read_text())
+    if not (RUNS/'segmenters'/'real-synthsurg'/'metrics.json').exists(): raise SystemExit('no judge yet: run `python bench/simgen_64px.py judge` first')
+    m = evaluate(path, path, metrics=('kid', 'alignment'), fake_split='test', features=ctx.settings.features,
+                 segmenter=str(RUNS/'segmenters'/'real-synthsurg'), size=SIZE, kid_subsets=50)
+    kid = next(k for k in m['metrics'] if k.startswith('KID')); al = m['metrics'][next(k for k in m['metrics'] if k.startswith('alignment'))]
+    rec = {'what': 'real test pairs against the real train split', 'n': m['fake']['num_images'], 'extractor': kid,
+           'kid': m['metrics'][kid]['mean'], 'kid_std': m['metrics'][kid]['std'], 'alignment': al['miou'], 'alignment_iou': al['iou'],
+           'classes': [c['name'] for c in read_classes(path)['classes']], 'largest_classes': largest_classes(path),
+           'judge': ctx.judge_note('synthsurg')}
+    save_record(RECORDS, 'real', rec)
+    return rec
+
+
 def cmd_score(args) -> None:
     import torch, yaml
     from simgen_nb.data import read_classes
-    from simgen_nb.metrics import evaluate
     run = Path(args.run).resolve()
     if not (run/'config.yaml').exists(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
     cfg = yaml.safe_load((run/'config.yaml').read_text())
@@ -91,16 +107,8 @@ def cmd_score(args) -> None:
     torch.set_num_threads(args.threads)
     ctx = context()
     path = ctx.datasets()['synthsurg']
-    if not (RUNS/'segmenters'/'real-synthsurg'/'metrics.json').exists(): raise SystemExit('no judge yet: run `python bench/simgen_64px.py judge` first')
     names = [c['name'] for c in read_classes(path)['classes']]
-    common = dict(features=ctx.settings.features, segmenter=str(RUNS/'segmenters'/'real-synthsurg'), size=SIZE, kid_subsets=50)
-    if not (RECORDS/'real.json').exists():   # the real pairs: test split against the train split (floor and alignment)
-        m = evaluate(path, path, metrics=('kid', 'alignment'), fake_split='test', **common)
-        kid = next(k for k in m['metrics'] if k.startswith('KID')); al = m['metrics'][next(k for k in m['metrics'] if k.startswith('alignment'))]
-        save_record(RECORDS, 'real', {'what': 'real test pairs against the real train split', 'n': m['fake']['num_images'],
-                                       'extractor': kid, 'kid': m['metrics'][kid]['mean'], 'kid_std': m['metrics'][kid]['std'],
-                                       'alignment': al['miou'], 'alignment_iou': al['iou'], 'classes': names,
-                                       'largest_classes': largest_classes(path), 'judge': ctx.judge_note('synthsurg')})
+    real_record(ctx, path)
     t = cfg['train']; log = (run/'log.csv').read_text().strip().splitlines(); last = dict(zip(log[0].split(','), log[-1].split(',')))
     key = f'{run.name}-dpmsolver-{args.steps}-seed{args.seed}'
     t0 = time.process_time()
