@@ -69,14 +69,11 @@ def cmd_train(args) -> None:
 
 
 def largest_classes(path: Path, k: int = 5) -> list[str]:
-    "The `k` classes with the largest pixel share of the training split of `path` (at its stored size)."
+    "The `k` classes with the largest pixel share of the training split of `path` (`data.class_stats`)."
     import numpy as np
-    from simgen_nb.data import read_classes, read_mask, read_splits
-    names = [c['name'] for c in read_classes(path)['classes']]
-    counts = np.zeros(len(names))
-    for i in read_splits(path)['train']:
-        counts += np.bincount(read_mask(path/'masks'/f'{i}.png').ravel(), minlength=len(names))[:len(names)]
-    return [names[j] for j in np.argsort(-counts)[:k]]
+    from simgen_nb.data import class_stats
+    st = class_stats(path, 'train')
+    return [st['names'][j] for j in np.argsort(-st['pixel_share'], kind='stable')[:k]]
 
 
 def real_record(ctx, path: Path) -> dict:
@@ -197,16 +194,17 @@ def cmd_figure(args) -> None:
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, numpy as np
     from simgen_nb.data import read_classes, read_image, read_mask
+    from simgen_nb.palette import colorize
     run = Path(args.run).resolve()
     rec = json.loads((RECORDS/f'{run.name}-dpmsolver-{args.steps}-seed0.json').read_text())
     gen = ROOT/rec['generated']
     cls = read_classes(gen)['classes']
-    colours = np.array([c.get('color', [0, 0, 0]) for c in cls], dtype=np.uint8)
+    colours = np.array([c['color'] for c in cls], dtype=np.uint8)
     ids = sorted(p.stem for p in (gen/'images').glob('*.png'))[:8]
     fig, axes = plt.subplots(3, len(ids), figsize=(1.6 * len(ids), 5.8))
     for j, i in enumerate(ids):
         img, lab = read_image(gen/'images'/f'{i}.png'), read_mask(gen/'masks'/f'{i}.png')
-        col = colours[np.clip(lab, 0, len(colours) - 1)]
+        col = colorize(lab, colours)
         for row, pic in enumerate((img, col, (0.55 * img + 0.45 * col).astype(np.uint8))):
             axes[row, j].imshow(pic); axes[row, j].set_xticks([]); axes[row, j].set_yticks([])
     for row, name in enumerate(('image', 'decoded mask', 'overlay')): axes[row, 0].set_ylabel(name)
