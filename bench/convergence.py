@@ -6,7 +6,8 @@
     python bench/convergence.py report [--figure figures/demo/convergence.png]
 
 `run` trains the joint model (SimGen, CFL palette, the demo network at 32 px, batch 8, the demo learning-rate
-schedule for the largest point) once per recipe and seed, stopping at each point (training steps) to judge it:
+schedule for the largest point; `--block-out-channels` / `--layers-per-block` size the network otherwise, an arm of its
+own with `--tag`) once per recipe and seed, stopping at each point (training steps) to judge it:
 `--n` pairs from the recipe's few-step sampler (25 steps) and, at the last point, from the 10-step sampler and
 `--n-ref` pairs from the recipe's reference sampler (DDPM-1000 for the VP recipes, EDM Euler-256 for EDM).
 Quality is fixed in advance: KID[segmenter] (unbiased, `--kid-subsets` subsets of n/2, their std as the spread)
@@ -88,7 +89,9 @@ def train_to(run, recipe, seed, step, total, args):
         cmd += ['--profile', 'demo', '--image-size', '32', '--recipe', recipe, '--seed', str(seed), '--steps', str(total),
                 '--batch-size', str(args.batch_size), '--checkpoint-every', str(args.checkpoint_every), '--keep-checkpoints', '2',
                 '--sample-every', '0', '--log-every', '50'] + (['--lr', str(args.lr)] if args.lr else []) \
-               + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else [])
+               + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else []) \
+               + (['--block-out-channels', args.block_out_channels] if args.block_out_channels else []) \
+               + (['--layers-per-block', str(args.layers_per_block)] if args.layers_per_block else [])
     env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads), 'HF_HUB_OFFLINE': '1'}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -131,7 +134,8 @@ def cmd_run(args):
                     pairs, classes = generate(run, sampler, int(steps), n)
                     q = judge(pairs, classes, args, f'{name} step {p} {spec}')
                     rec = {'run': name, 'recipe': recipe, 'arm': f'{recipe}{tag}', 'seed': seed, 'step': p, 'batch_size': args.batch_size,
-                           'lr': args.lr, 'warmup': args.warmup, 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
+                           'lr': args.lr, 'warmup': args.warmup, **({'block_out_channels': args.block_out_channels} if args.block_out_channels else {}),
+                           **({'layers_per_block': args.layers_per_block} if args.layers_per_block else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
                            'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
                     if spec == few and n != args.n: rec['n'] = n
                     append(rec); db = load()
@@ -300,6 +304,8 @@ def main():
     r.add_argument('--batch-size', type=int, default=8)
     r.add_argument('--lr', type=float, default=None)
     r.add_argument('--warmup', type=int, default=None)
+    r.add_argument('--block-out-channels', default=None, help="the U-Net's channels per level (default: the demo network; with --tag, an arm of its own)")
+    r.add_argument('--layers-per-block', type=int, default=None, help="residual blocks per level (default: the demo network's)")
     r.add_argument('--tag', default='', help='suffix of the run names (e.g. -lr1e-3)')
     r.add_argument('--checkpoint-every', type=int, default=250)
     r.add_argument('--runs', default=str(ROOT/'runs'/'convergence'))

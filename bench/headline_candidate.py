@@ -33,7 +33,12 @@ def describe(run: Path, cfg: dict) -> dict:
     last = dict(zip(log[0].split(','), log[-1].split(',')))
     return {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'steps_trained': int(last['step']),
             **{k: t[k] for k in ('steps', 'lr', 'warmup_steps', 'ema_decay', 'batch_size', 'seed')},
-            **{k: task[k] for k in ('recipe', 'palette', 'image_size')}}
+            **{k: task[k] for k in ('recipe', 'palette', 'image_size', 'layers_per_block')}, 'block_out_channels': list(task['block_out_channels'])}
+
+
+def network(r: dict) -> str:
+    "The U-Net's size in a record: channels per level, and blocks per level when more than one."
+    return ','.join(map(str, r['block_out_channels'])) + (f" x{r['layers_per_block']}" if r['layers_per_block'] > 1 else '')
 
 
 def cmd_score(args) -> None:
@@ -82,29 +87,32 @@ def cmd_report(args) -> None:
         r['alignment_goal'] = 'met' if r['alignment_ratio'] >= 0.95 else 'missed'
         r['kid_ratio_to_floor'] = r['kid'] / real['kid_floor'] if real['kid_floor'] > 0 else None
         r['kid_goal'] = 'met' if r['kid'] <= 2 * max(real['kid_floor'], 0.0) else 'missed'
-    recs.sort(key=lambda r: (r['steps'], r['lr'], r['seed'], r['sampler']))
-    # mean +- std over training seeds of every (steps, lr, sampler) with more than one seed
-    groups = pd.DataFrame(recs).groupby(['steps', 'lr', 'sampler'])
-    summary = [{'steps': int(s), 'lr': lr, 'sampler': smp, 'seeds': sorted(int(x) for x in d['seed']),
+    for r in recs: r['network'] = network(r)
+    recs.sort(key=lambda r: (r['steps'], r['lr'], r['network'], r['seed'], r['sampler']))
+    # mean +- std over training seeds of every (network, steps, lr, sampler) with more than one seed
+    groups = pd.DataFrame(recs).groupby(['network', 'steps', 'lr', 'sampler'])
+    summary = [{'network': net, 'steps': int(s), 'lr': lr, 'sampler': smp, 'seeds': sorted(int(x) for x in d['seed']),
                 'alignment_mean': float(d['alignment'].mean()), 'alignment_std': float(d['alignment'].std(ddof=1)),
                 'alignment_ratio_mean': float(d['alignment_ratio'].mean()),
                 'kid_mean': float(d['kid'].mean()), 'kid_std_over_seeds': float(d['kid'].std(ddof=1))}
-               for (s, lr, smp), d in groups if len(d) > 1]
+               for (net, s, lr, smp), d in groups if len(d) > 1]
     atomic_write_text(OUT.with_suffix('.json'), json.dumps({'real': real, 'records': recs, 'summary': summary}, indent=1) + '\n')
     lines = ['# The headline SimGen model: candidate training schedules against the headline goal', '',
              f"Each run's 500 pairs are drawn and scored as E1 scores the demo's headline ({recs[0]['extractor']}, ± = std over 50 "
              f"subsets of one set, against the real train split; alignment mIoU under {recs[0]['judge']}). Real pairs "
              f"(E1, {real['n_real']} real test pairs): alignment {real['alignment']:.3f}, KID floor {real['kid_floor']:.2g} ± "
              f"{real['kid_floor_std']:.2g} (`{real['source']}`). Goals: alignment >= 0.95 x real, KID <= 2 x the floor.", '',
-             '| run | seed | steps | lr | sampler | n | KID | alignment | x real | alignment goal | KID goal |',
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+             'Network: the U-Net\'s channels per resolution level (x2: two residual blocks per level); the demo network is '
+             '32,64,96,128.', '',
+             '| run | network | seed | steps | lr | sampler | n | KID | alignment | x real | alignment goal | KID goal |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in recs:
-        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['n']} | "
+        lines.append(f"| `{Path(r['run']).name}` | {r['network']} | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['n']} | "
                      f"{r['kid']:.2g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_ratio']:.3f} | {r['alignment_goal']} | {r['kid_goal']} |")
     if summary:
-        lines += ['', 'Over training seeds (mean ± std):', '', '| steps | lr | sampler | seeds | alignment | x real | KID |', '|---|---|---|---|---|---|---|']
+        lines += ['', 'Over training seeds (mean ± std):', '', '| network | steps | lr | sampler | seeds | alignment | x real | KID |', '|---|---|---|---|---|---|---|---|']
         for s in summary:
-            lines.append(f"| {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {', '.join(map(str, s['seeds']))} | "
+            lines.append(f"| {s['network']} | {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {', '.join(map(str, s['seeds']))} | "
                          f"{s['alignment_mean']:.3f} ± {s['alignment_std']:.3f} | {s['alignment_ratio_mean']:.3f} | "
                          f"{s['kid_mean']:.2g} ± {s['kid_std_over_seeds']:.2g} |")
     lines += ['', f"Per-class alignment IoU on the five largest classes (pixel share of the training split, `{E0_STATS.relative_to(ROOT)}`), "

@@ -27,6 +27,17 @@ class UNetSpec:
     def __post_init__(self):
         self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
         self.attention_resolutions = tuple(int(r) for r in self.attention_resolutions)
+        self.check()
+
+    def check(self) -> None:
+        "Raise a `SimGenError` naming the field if this size cannot be built (checked when the spec is made)."
+        n = len(self.block_out_channels)
+        if n < 1 or min(self.block_out_channels) < 1:
+            raise SimGenError(f'block_out_channels must be one or more positive channel counts, got {self.block_out_channels}')
+        if self.layers_per_block < 1: raise SimGenError(f'layers_per_block must be >= 1, got {self.layers_per_block}')
+        if self.sample_size % 2 ** (n - 1): raise SimGenError(f'sample_size {self.sample_size} is not divisible by 2^{n-1} ({n} levels)')
+        if any(c % self.norm_num_groups for c in self.block_out_channels):
+            raise SimGenError(f'block_out_channels {self.block_out_channels} must be multiples of norm_num_groups {self.norm_num_groups}')
 
     def resolutions(self) -> list[int]:
         "Feature-map size at each level (the input size, then halved at each level below)."
@@ -42,10 +53,7 @@ UNET_PROFILES = {
 # %% ../nbs/03_nets.ipynb #2f225ed0
 def residual_unet(spec: UNetSpec, in_channels: int = 6, out_channels: int | None = None) -> UNet2DModel:
     "A diffusers `UNet2DModel` of size `spec` (6 channels in and out by default: image + colour-coded mask)."
-    n = len(spec.block_out_channels)
-    if spec.sample_size % 2 ** (n - 1): raise SimGenError(f'sample_size {spec.sample_size} is not divisible by 2^{n-1} ({n} levels)')
-    if any(c % spec.norm_num_groups for c in spec.block_out_channels):
-        raise SimGenError(f'block_out_channels {spec.block_out_channels} must be multiples of norm_num_groups {spec.norm_num_groups}')
+    spec.check()                                    # a spec edited after it was made is checked again
     attn = [r in spec.attention_resolutions for r in spec.resolutions()]
     return UNet2DModel(
         sample_size=spec.sample_size, in_channels=in_channels, out_channels=out_channels or in_channels,

@@ -29,7 +29,7 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
 # %% auto #0
 __all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
            'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'SimGenPipeline',
-           'decode_within', 'sample_figure', 'sample_run', 'simgen_config_from_args', 'register_cli']
+           'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -67,6 +67,7 @@ class SimGenConfig:
         if self.palette not in ('cfl', 'random', 'grayscale', 'native'):
             raise SimGenError(f"palette must be cfl, random, grayscale or native, got {self.palette!r}")
         check_recipe(self)
+        self.unet_spec()                  # the network's size is checked here, before any work (UNetSpec.check)
         if self.mask_weight < 0: raise SimGenError(f'mask_weight must be >= 0, got {self.mask_weight}')
         if not 0 <= self.independent_noise <= 1:
             raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
@@ -506,7 +507,14 @@ def sample_run(run_dir, args) -> Path:
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
 _SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int,
-                'independent_noise': float}
+                'independent_noise': float, 'block_out_channels': tuple, 'layers_per_block': int}
+
+def channel_list(s: str) -> tuple:
+    "An argparse `type` for a U-Net's channels per level: comma-separated positive integers, e.g. `32,64,128,256`."
+    try: out = tuple(int(c) for c in s.split(','))
+    except ValueError: raise argparse.ArgumentTypeError(f'expected comma-separated integers (channels per level), got {s!r}') from None
+    if not out or min(out) < 1: raise argparse.ArgumentTypeError(f'channels must be positive integers, got {s!r}')
+    return out
 
 def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenConfig:
     "The SimGenConfig for parsed flags: the saved one on resume (flags must agree), else the profile's."
@@ -542,4 +550,7 @@ def register_cli(commands):
     p.add_argument('--independent-noise', type=unit_float, default=None, metavar='FRACTION',
                    help='fraction of each batch whose image and mask get separate noise levels, so one model also draws '
                         'images for masks and masks for images (default 0: joint only, the paper)')
+    p.add_argument('--block-out-channels', type=channel_list, default=None, metavar='C1,C2,...',
+                   help="the U-Net's channels per resolution level, multiples of its norm groups (default: the profile's network)")
+    p.add_argument('--layers-per-block', type=int_range(1), default=None, help="residual blocks per level (default: the profile's)")
     p.set_defaults(func=_train_cmd)
