@@ -182,6 +182,12 @@ def plot_curve(axes, g, label, x=None):
         elif col == 'kid': ax.errorbar(agg['x'], agg[col], yerr=agg['kid_sub'], fmt='none', color=line.get_color(), capsize=2)
 
 
+def threads_text(df) -> str:
+    "The torch threads of the training processes in `df`'s records, e.g. '1 thread' or '2 threads'."
+    th = sorted({int(t) for t in df['threads'].dropna()}) if 'threads' in df else [1]
+    return f"{' and '.join(map(str, th))} thread{'s' if th != [1] else ''}"
+
+
 def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equal compute'):
     "The learning-rate / batch arms of one recipe against training CPU minutes (equal compute); returns their description."
     recipes = allfew.loc[allfew['arm'] != allfew['recipe'], 'recipe'].unique()
@@ -199,7 +205,7 @@ def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equ
         axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
-    for ax in axes: ax.set_xlabel('training CPU minutes (1 thread)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    for ax in axes: ax.set_xlabel(f'training CPU minutes ({threads_text(g)})'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
     fig.suptitle(f'{title} ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
                  'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
@@ -245,7 +251,9 @@ def report_text(args, db, df, per_step, fl, arms, out):
     t['KID ± std'] = [f'{k:.2g} ± {s:.1g}' for k, s in zip(t['kid'], t['kid_std'])]
     t['alignment'] = t['alignment_miou'].round(3)
     t['CPU min'] = t['train_cpu_min'].round(1)
-    t = t[['arm', 'seed', 'step', 'CPU min', 'sampler', 'n', 'KID ± std', 'alignment']]
+    wall = 'train_wall_s' in df and df['train_wall_s'].notna().any()
+    if wall: t['wall min'] = (df.loc[t.index, 'train_wall_s'] / 60).round(1)   # the training process's own clock (its state.json)
+    t = t[['arm', 'seed', 'step', 'CPU min', *(['wall min'] if wall else []), 'sampler', 'n', 'KID ± std', 'alignment']]
     steps = ', '.join(f'{r}: {v:.2f} s' for r, v in sorted(per_step.items()))
     setup = Path(args.setup).read_text().strip() if args.setup else (
              'Joint model (SimGen, CFL palette) on SynthSurg (4,000 pairs made at 64 px; trained and judged at 32 px), the demo '
@@ -258,8 +266,8 @@ def report_text(args, db, df, per_step, fl, arms, out):
     lines = [f'# {args.title}', '', setup, '',
              f"Real floor ({fl.get('what', 'not measured')}): KID {fl.get('kid', float('nan')):.2g} ± {fl.get('kid_std', float('nan')):.1g}, "
              f"alignment {fl.get('alignment_miou', float('nan')):.3f} (n = {fl.get('n')}).", '',
-             f'CPU seconds per training step, measured between points (1 thread, shared machine): {steps}. '
-             '"CPU min" = steps x that cost.', '',
+             f'CPU seconds per training step, measured between points ({threads_text(df)}, shared machine): {steps}. '
+             '"CPU min" = steps x that cost' + ('; "wall min" = the training process\'s own clock at that step.' if wall else '.'), '',
              *([arms, ''] if arms else []),
              t.to_markdown(index=False), '']
     # per arm and point: mean and std over seeds (the numbers the README quotes), kept in the JSON beside the records
