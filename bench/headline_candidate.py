@@ -8,6 +8,7 @@ ratio is the goal's. The demo's own headline run is scored the same way first: i
 
     python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1]
     python bench/headline_candidate.py report [--notes NOTES.md]   # bench/results/headline_candidate.{json,md}
+    python bench/headline_candidate.py figure RUN [--steps 25] [--out PNG]  # 8 of its scored pairs (figures/demo/headline_candidate_samples.png)
 
 Generated sets go to `runs/demo/generated/bench-headline-<run>-dpmsolver-<steps>` (reused when made with the same
 inputs, as the demo's are), records to `runs/demo/bench-headline/`.
@@ -63,6 +64,7 @@ def cmd_score(args) -> None:
                              n=args.n, steps=steps, scheduler='dpmsolver', seed=args.seed)
             sc = ctx.pair_scores('synthsurg', path, gen)
             save_record(RECORDS, key, {**describe(run, configs[run]), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n,
+                                       'generated': str(Path(gen).resolve().relative_to(ROOT)),
                                        'extractor': sc['extractor'], 'kid': sc['kid'], 'kid_std': sc['kid_std'],
                                        'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'], 'alignment_iou': sc['iou'],
                                        'classes': [c['name'] for c in read_classes(path)['classes']],
@@ -127,6 +129,19 @@ def cmd_report(args) -> None:
     print('\n'.join(lines))
 
 
+def cmd_figure(args) -> None:
+    "Eight of a scored run's pairs (its sampling seed 0 set): image, decoded mask and overlay rows, with the class legend."
+    from simgen_64px import pair_grid_figure
+    run = Path(args.run).resolve()
+    key = f'{run.name}-dpmsolver-{args.steps}-seed0'
+    if not (RECORDS/f'{key}.json').exists(): raise SystemExit(f'{key}: not scored yet (run `score {args.run} --steps {args.steps}` first)')
+    rec = json.loads((RECORDS/f'{key}.json').read_text())
+    gen = ROOT/rec.get('generated', f'runs/demo/generated/bench-headline-{run.name}-dpmsolver-{args.steps}')
+    net = ','.join(map(str, rec['block_out_channels']))
+    pair_grid_figure(gen, f"SimGen at 32 px ({rec['recipe']}, network {net}, {rec['steps_trained']:,} steps at lr {rec['lr']:g}, "
+                     f"seed {rec['seed']}): the first 8 of {rec['n']} pairs, {rec['sampler']}", Path(args.out).resolve())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -134,6 +149,8 @@ def main():
     s.add_argument('--steps', default='15,25', help='DPM-Solver++ steps, comma-separated (15: the demo sampler; 25: the goal\'s)')
     s.add_argument('--n', type=int, default=500); s.add_argument('--seed', type=int, default=0); s.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.add_argument('--notes', default=None)
+    f = sub.add_parser('figure'); f.add_argument('run'); f.add_argument('--steps', type=int, default=25)
+    f.add_argument('--out', default=str(ROOT/'figures'/'demo'/'headline_candidate_samples.png'))
     args = p.parse_args()
     if args.cmd == 'score':
         try: args.steps = [int(x) for x in args.steps.split(',')]
@@ -141,6 +158,7 @@ def main():
         if any(not 1 <= x <= 1000 for x in args.steps): p.error(f'--steps {args.steps}: each in [1, 1000]')
         if args.n < 2: p.error(f'--n {args.n}: KID needs at least 2 pairs')
         cmd_score(args)
+    elif args.cmd == 'figure': cmd_figure(args)
     else: cmd_report(args)
 
 

@@ -189,18 +189,16 @@ def cmd_report(args) -> None:
     print('\n'.join(lines))
 
 
-def cmd_figure(args) -> None:
-    "Eight pairs of the scored set: image, decoded mask and overlay rows, with the class legend."
+def pair_grid_figure(gen: Path, title: str, path: Path, k: int = 8) -> None:
+    "The first `k` pairs of the generated set `gen`: image, decoded mask and overlay rows, the class legend; written atomically to `path`."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt, numpy as np
     from simgen_nb.data import read_classes, read_image, read_mask
     from simgen_nb.palette import colorize
-    run = Path(args.run).resolve()
-    rec = json.loads((RECORDS/f'{run.name}-dpmsolver-{args.steps}-seed0.json').read_text())
-    gen = ROOT/rec['generated']
+    from simgen_nb.reproduce import Context
     cls = read_classes(gen)['classes']
     colours = np.array([c['color'] for c in cls], dtype=np.uint8)
-    ids = sorted(p.stem for p in (gen/'images').glob('*.png'))[:8]
+    ids = sorted(p.stem for p in (gen/'images').glob('*.png'))[:k]
     fig, axes = plt.subplots(3, len(ids), figsize=(1.6 * len(ids), 5.8))
     for j, i in enumerate(ids):
         img, lab = read_image(gen/'images'/f'{i}.png'), read_mask(gen/'masks'/f'{i}.png')
@@ -208,13 +206,20 @@ def cmd_figure(args) -> None:
         for row, pic in enumerate((img, col, (0.55 * img + 0.45 * col).astype(np.uint8))):
             axes[row, j].imshow(pic); axes[row, j].set_xticks([]); axes[row, j].set_yticks([])
     for row, name in enumerate(('image', 'decoded mask', 'overlay')): axes[row, 0].set_ylabel(name)
-    from simgen_nb.reproduce import Context
     Context.class_legend(fig, cls, loc='lower center', bbox_to_anchor=(0.5, 0.0), ncol=5)
-    fig.suptitle(f"SimGen at 64 px ({rec['recipe']}, {rec['steps_trained']:,} steps at lr {rec['lr']:g}, seed {rec['seed']}): "
-                 f"the first 8 of {rec['n']} pairs, {rec['sampler']}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.12, 1, 0.95))
-    tmp = FIGURE.with_name(FIGURE.stem + '.tmp.png'); fig.savefig(tmp, dpi=110); os.replace(tmp, FIGURE)
-    print(f'wrote {FIGURE}')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + '.tmp.png'); fig.savefig(tmp, dpi=110); os.replace(tmp, path); plt.close(fig)
+    print(f'wrote {path}')
+
+
+def cmd_figure(args) -> None:
+    "Eight pairs of the scored set: image, decoded mask and overlay rows, with the class legend."
+    run = Path(args.run).resolve()
+    rec = json.loads((RECORDS/f'{run.name}-dpmsolver-{args.steps}-seed0.json').read_text())
+    pair_grid_figure(ROOT/rec['generated'], f"SimGen at 64 px ({rec['recipe']}, {rec['steps_trained']:,} steps at lr {rec['lr']:g}, "
+                     f"seed {rec['seed']}): the first 8 of {rec['n']} pairs, {rec['sampler']}", FIGURE)
 
 
 def main():
