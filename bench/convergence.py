@@ -188,8 +188,9 @@ def threads_text(df) -> str:
     return f"{' and '.join(map(str, th))} thread{'s' if th != [1] else ''}"
 
 
-def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equal compute'):
-    "The learning-rate / batch arms of one recipe against training CPU minutes (equal compute); returns their description."
+def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equal compute', x='cpu'):
+    """The learning-rate / batch / network arms of one recipe against training CPU minutes (equal compute; `x='wall'`: the
+    training process's wall minutes); returns their description."""
     recipes = allfew.loc[allfew['arm'] != allfew['recipe'], 'recipe'].unique()
     if len(recipes) == 0: return ''
     g = allfew[allfew['recipe'].isin(recipes)]
@@ -198,18 +199,21 @@ def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equ
     for arm, a in g.groupby('arm'):
         lr, bs, wu = a['lr'].iloc[0], int(a['batch_size'].iloc[0]), a['warmup'].iloc[0] if 'warmup' in a else None
         lr = 3e-4 if lr is None or lr != lr else lr; wu = 500 if wu is None or wu != wu else int(wu)
-        label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}'
-        desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
-        plot_curve(axes, a, label, x='train_cpu_min')
+        net = a['block_out_channels'].dropna() if 'block_out_channels' in a else []
+        net = f', network {net.iloc[0]}' if len(net) else ''
+        label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}{net}'
+        desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps{net}, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
+        plot_curve(axes, a, label, x='train_wall_min' if x == 'wall' else 'train_cpu_min')
     if fl:
         axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
-    for ax in axes: ax.set_xlabel(f'training CPU minutes ({threads_text(g)})'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel(f"training {'wall' if x == 'wall' else 'CPU'} minutes ({threads_text(g)})"); ax.grid(alpha=0.3); ax.legend(fontsize=7)
     fig.suptitle(f'{title} ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
                  'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
-    return (f'Learning-rate and batch arms (figure `{path.relative_to(ROOT)}`, against CPU minutes): ' + '; '.join(desc) +
+    return (f"Arms (figure `{path.relative_to(ROOT)}`, against {'wall' if x == 'wall' else 'CPU'} minutes): " + '; '.join(desc) +
             '. Arms without a suffix use the demo schedule (lr 3e-4, batch 8, 500 warm-up steps, cosine to the last point).')
 
 
@@ -222,13 +226,14 @@ def cmd_report(args):
     per_step = cpu_per_step(df)
     df['cpu_s_per_step'] = df['run'].map(per_step)
     df['train_cpu_min'] = df['step'] * df['cpu_s_per_step'] / 60      # steps x the run's measured CPU cost per step
+    df['train_wall_min'] = df['train_wall_s'] / 60 if 'train_wall_s' in df else float('nan')
     df['arm'] = df['run'].str.replace(r'-s\d+$', '', regex=True)      # recipe + tag (learning-rate / batch arms)
     allfew = df[df['sampler'].str.endswith('-25')]
     few = allfew[allfew['arm'] == allfew['recipe']]                     # the recipe curves: demo learning rate and batch
     fl = db.get('floor') or {}
     out = Path(args.figure).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
     if (allfew['arm'] != allfew['recipe']).any() and allfew['recipe'].nunique() == 1:
-        return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt, args.title), out)   # one recipe's arms: one figure
+        return report_text(args, db, df, per_step, fl, arm_figure(allfew, fl, out, plt, args.title, args.x), out)   # one recipe's arms: one figure
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for recipe, g in few.groupby('recipe'): plot_curve(axes, g, recipe)
     if fl:
@@ -323,6 +328,8 @@ def main():
     sub.choices['report'].add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
     sub.choices['report'].add_argument('--setup', default=None, help="Markdown describing the study's setup (default: the recipe study's)")
     sub.choices['report'].add_argument('--title', default='SimGen convergence study')
+    sub.choices['report'].add_argument('--x', choices=['cpu', 'wall'], default='cpu',
+                                       help="the arm figure's axis: training CPU minutes or the training process's wall minutes")
     args = ap.parse_args()
     RESULTS = Path(args.results).resolve()
     {'run': cmd_run, 'floor': cmd_floor, 'report': cmd_report}[args.cmd](args)
