@@ -71,6 +71,12 @@ def cmd_score(args) -> None:
                                        'judge': ctx.judge_note('synthsurg'), 'cpu_minutes': (time.process_time() - t0) / 60})
 
 
+def over_what(d) -> str:
+    "What the spread of a group of records is over: training seeds, sampling seeds of one trained model, or both."
+    train, samp = d['seed'].nunique(), d['sampling_seed'].nunique()
+    return 'training seeds' if samp == 1 else f"sampling seeds (training seed {d['seed'].iloc[0]})" if train == 1 else 'training and sampling seeds'
+
+
 def cmd_report(args) -> None:
     import pandas as pd
     from simgen_nb.core import atomic_write_text
@@ -90,10 +96,11 @@ def cmd_report(args) -> None:
         r['kid_ratio_to_floor'] = r['kid'] / real['kid_floor'] if real['kid_floor'] > 0 else None
         r['kid_goal'] = 'met' if r['kid'] <= 2 * max(real['kid_floor'], 0.0) else 'missed'
     for r in recs: r['network'] = network(r)
-    recs.sort(key=lambda r: (r['steps'], r['lr'], r['network'], r['seed'], r['sampler']))
-    # mean +- std over training seeds of every (network, steps, lr, sampler) with more than one seed
+    recs.sort(key=lambda r: (r['steps'], r['lr'], r['network'], r['seed'], r['sampler'], r['sampling_seed']))
+    # mean +- std of every (network, steps, lr, sampler) scored more than once: over training seeds, sampling seeds or both
     groups = pd.DataFrame(recs).groupby(['network', 'steps', 'lr', 'sampler'])
     summary = [{'network': net, 'steps': int(s), 'lr': lr, 'sampler': smp, 'seeds': sorted(int(x) for x in d['seed']),
+                'sampling_seeds': sorted(int(x) for x in d['sampling_seed']), 'over': over_what(d),
                 'alignment_mean': float(d['alignment'].mean()), 'alignment_std': float(d['alignment'].std(ddof=1)),
                 'alignment_ratio_mean': float(d['alignment_ratio'].mean()),
                 'kid_mean': float(d['kid'].mean()), 'kid_std_over_seeds': float(d['kid'].std(ddof=1))}
@@ -106,24 +113,24 @@ def cmd_report(args) -> None:
              f"{real['kid_floor_std']:.2g} (`{real['source']}`). Goals: alignment >= 0.95 x real, KID <= 2 x the floor.", '',
              'Network: the U-Net\'s channels per resolution level (x2: two residual blocks per level); the demo network is '
              '32,64,96,128.', '',
-             '| run | network | seed | steps | lr | sampler | n | KID | alignment | x real | alignment goal | KID goal |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '| run | network | seed | steps | lr | sampler | sampling seed | n | KID | alignment | x real | alignment goal | KID goal |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in recs:
-        lines.append(f"| `{Path(r['run']).name}` | {r['network']} | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['n']} | "
+        lines.append(f"| `{Path(r['run']).name}` | {r['network']} | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['sampling_seed']} | {r['n']} | "
                      f"{r['kid']:.2g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_ratio']:.3f} | {r['alignment_goal']} | {r['kid_goal']} |")
     if summary:
-        lines += ['', 'Over training seeds (mean ± std):', '', '| network | steps | lr | sampler | seeds | alignment | x real | KID |', '|---|---|---|---|---|---|---|---|']
+        lines += ['', 'Scored more than once (mean ± std):', '', '| network | steps | lr | sampler | over | alignment | x real | KID |', '|---|---|---|---|---|---|---|---|']
         for s in summary:
-            lines.append(f"| {s['network']} | {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {', '.join(map(str, s['seeds']))} | "
+            lines.append(f"| {s['network']} | {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {s['over']}: {', '.join(map(str, s['seeds'] if s['over'] == 'training seeds' else s['sampling_seeds']))} | "
                          f"{s['alignment_mean']:.3f} ± {s['alignment_std']:.3f} | {s['alignment_ratio_mean']:.3f} | "
                          f"{s['kid_mean']:.2g} ± {s['kid_std_over_seeds']:.2g} |")
     lines += ['', f"Per-class alignment IoU on the five largest classes (pixel share of the training split, `{E0_STATS.relative_to(ROOT)}`), "
               f"against the judge's IoU on the real test pairs (`runs/demo/segmenters/real-synthsurg/metrics.json`, stored in the JSON):", '',
-              '| run | seed | sampler | ' + ' | '.join(largest) + ' |', '|---|---|---|' + '---|' * len(largest),
-              '| real test pairs | | | ' + ' | '.join(f"{real['iou'][c]:.3f}" for c in largest) + ' |']
+              '| run | seed | sampler | sampling seed | ' + ' | '.join(largest) + ' |', '|---|---|---|---|' + '---|' * len(largest),
+              '| real test pairs | | | | ' + ' | '.join(f"{real['iou'][c]:.3f}" for c in largest) + ' |']
     for r in recs:
         iou = dict(zip(r['classes'], r['alignment_iou']))
-        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['sampler']} | " + ' | '.join(f"{iou[c]:.3f}" for c in largest) + ' |')
+        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['sampler']} | {r['sampling_seed']} | " + ' | '.join(f"{iou[c]:.3f}" for c in largest) + ' |')
     if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
     atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
