@@ -8,6 +8,7 @@ ratio is the goal's. The demo's own headline run is scored the same way first: i
 
     python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1]
     python bench/headline_candidate.py report [--notes NOTES.md]   # bench/results/headline_candidate.{json,md}
+    python bench/headline_candidate.py real                           # the real pairs under the judge as it is now
     python bench/headline_candidate.py figure RUN [--steps 25] [--out PNG]  # 8 of its scored pairs (figures/demo/headline_candidate_samples.png)
 
 Generated sets go to `runs/demo/generated/bench-headline-<run>-dpmsolver-<steps>` (reused when made with the same
@@ -23,6 +24,7 @@ from casdm_recipe import load_records, save_record   # noqa: E402
 
 RECORDS = ROOT/'runs'/'demo'/'bench-headline'
 OUT = ROOT/'bench'/'results'/'headline_candidate'
+REAL = ROOT/'runs'/'demo'/'bench-headline-real.json'   # `real`: the real pairs under the judge as it is now
 E1_GOALS = ROOT/'figures'/'demo'/'E1_headline_goals.csv'
 E0_STATS = ROOT/'figures'/'demo'/'E0_class_stats.csv'   # pixel shares of the training split
 
@@ -77,6 +79,26 @@ def over_what(d) -> str:
     return 'training seeds' if samp == 1 else f"sampling seeds (training seed {d['seed'].iloc[0]})" if train == 1 else 'training and sampling seeds'
 
 
+def cmd_real(args) -> None:
+    """The real pairs under the demo judge as it is now (E1's own computation: the real test split scored as if generated,
+    KID against the train split, 50 subsets), recorded beside the runs' records: the check that a retrained judge still
+    gives E1's reference numbers."""
+    import torch
+    from simgen_nb.core import atomic_write_text
+    from simgen_nb.metrics import evaluate
+    from simgen_nb.reproduce import Context
+    torch.set_num_threads(args.threads)
+    ctx = Context('demo', ROOT, progress=False)
+    path, S = ctx.datasets()['synthsurg'], ctx.settings
+    res = evaluate(path, path, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
+                   size=S.eval_size, kid_subsets=50, fake_split='test')
+    m = res['metrics']
+    kid, al = next(v for k, v in m.items() if k.startswith('KID')), next(v for k, v in m.items() if k.startswith('alignment'))
+    rec = {'alignment': al['miou'], 'kid_floor': kid['mean'], 'kid_floor_std': kid['std'], 'n_real': res['fake']['num_images'],
+           'judge': ctx.judge_note('synthsurg')}
+    atomic_write_text(REAL, json.dumps(rec, indent=1) + '\n'); print(json.dumps(rec, indent=1))
+
+
 def cmd_report(args) -> None:
     import pandas as pd
     from simgen_nb.core import atomic_write_text
@@ -86,7 +108,8 @@ def cmd_report(args) -> None:
             'kid_floor': float(e1.loc['KID <= 2 x real floor', 'real mean']), 'kid_floor_std': float(e1.loc['KID <= 2 x real floor', 'real std']),
             'n_real': int(e1.loc['KID <= 2 x real floor', 'n real']), 'source': str(E1_GOALS.relative_to(ROOT))}
     judge = json.loads((ROOT/'runs'/'demo'/'segmenters'/'real-synthsurg'/'metrics.json').read_text())
-    real['iou'] = dict(zip(judge['names'], judge['iou']))   # the judge on the real test pairs: the real pairs' per-class alignment
+    real['iou'] = dict(zip(judge['names'], judge['iou']))
+    if REAL.exists(): real['now'] = json.loads(REAL.read_text())   # the real pairs under the judge that scored the latest runs   # the judge on the real test pairs: the real pairs' per-class alignment
     stats = pd.read_csv(E0_STATS)
     largest = stats.sort_values('pixel share %', ascending=False)['class'].head(5).tolist()
     real['largest_classes'] = largest
@@ -110,7 +133,9 @@ def cmd_report(args) -> None:
              f"Each run's 500 pairs are drawn and scored as E1 scores the demo's headline ({recs[0]['extractor']}, ± = std over 50 "
              f"subsets of one set, against the real train split; alignment mIoU under {recs[0]['judge']}). Real pairs "
              f"(E1, {real['n_real']} real test pairs): alignment {real['alignment']:.3f}, KID floor {real['kid_floor']:.2g} ± "
-             f"{real['kid_floor_std']:.2g} (`{real['source']}`). Goals: alignment >= 0.95 x real, KID <= 2 x the floor.", '',
+             f"{real['kid_floor_std']:.2g} (`{real['source']}`). Goals: alignment >= 0.95 x real, KID <= 2 x the floor." +
+             (f" The same computation under the judge as it is now (`real`; {real['now']['judge']}): alignment "
+              f"{real['now']['alignment']:.3f}, KID floor {real['now']['kid_floor']:.2g} ± {real['now']['kid_floor_std']:.2g}." if 'now' in real else ''), '',
              'Network: the U-Net\'s channels per resolution level (x2: two residual blocks per level); the demo network is '
              '32,64,96,128.', '',
              '| run | network | seed | steps | lr | sampler | sampling seed | n | KID | alignment | x real | alignment goal | KID goal |',
@@ -156,6 +181,7 @@ def main():
     s.add_argument('--steps', default='15,25', help='DPM-Solver++ steps, comma-separated (15: the demo sampler; 25: the goal\'s)')
     s.add_argument('--n', type=int, default=500); s.add_argument('--seed', type=int, default=0); s.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.add_argument('--notes', default=None)
+    q = sub.add_parser('real'); q.add_argument('--threads', type=int, default=1)
     f = sub.add_parser('figure'); f.add_argument('run'); f.add_argument('--steps', type=int, default=25)
     f.add_argument('--out', default=str(ROOT/'figures'/'demo'/'headline_candidate_samples.png'))
     args = p.parse_args()
@@ -166,6 +192,7 @@ def main():
         if args.n < 2: p.error(f'--n {args.n}: KID needs at least 2 pairs')
         cmd_score(args)
     elif args.cmd == 'figure': cmd_figure(args)
+    elif args.cmd == 'real': cmd_real(args)
     else: cmd_report(args)
 
 
