@@ -208,11 +208,12 @@ def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equ
         axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
-    for ax in axes:
-        ax.set_xlabel(f"training {'wall' if x == 'wall' else 'CPU'} minutes ({threads_text(g)})"); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    for ax in axes: ax.set_xlabel(f"training {'wall' if x == 'wall' else 'CPU'} minutes ({threads_text(g)})"); ax.grid(alpha=0.3)
+    handles = {l: h for ax in axes for h, l in zip(*ax.get_legend_handles_labels())}   # one legend under both panels, off the curves
+    fig.legend(handles.values(), handles.keys(), loc='lower center', ncol=2, fontsize=7)
     fig.suptitle(f'{title} ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
                  'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
-    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(rect=(0, 0.05 + 0.035 * ((len(handles) + 1) // 2), 1, 1)); fig.savefig(path, dpi=110); plt.close(fig)
     return (f"Arms (figure `{path.relative_to(ROOT)}`, against {'wall' if x == 'wall' else 'CPU'} minutes): " + '; '.join(desc) +
             '. Arms without a suffix use the demo schedule (lr 3e-4, batch 8, 500 warm-up steps, cosine to the last point).')
 
