@@ -85,16 +85,12 @@ def cmd_real(args) -> None:
     gives E1's reference numbers."""
     import torch
     from simgen_nb.core import atomic_write_text
-    from simgen_nb.metrics import evaluate
     from simgen_nb.reproduce import Context
     torch.set_num_threads(args.threads)
     ctx = Context('demo', ROOT, progress=False)
-    path, S = ctx.datasets()['synthsurg'], ctx.settings
-    res = evaluate(path, path, metrics=('kid', 'alignment'), features=S.features, segmenter=str(ctx.runs/'segmenters'/'real-synthsurg'),
-                   size=S.eval_size, kid_subsets=50, fake_split='test')
-    m = res['metrics']
-    kid, al = next(v for k, v in m.items() if k.startswith('KID')), next(v for k, v in m.items() if k.startswith('alignment'))
-    rec = {'alignment': al['miou'], 'kid_floor': kid['mean'], 'kid_floor_std': kid['std'], 'n_real': res['fake']['num_images'],
+    path = ctx.datasets()['synthsurg']
+    sc = ctx.pair_scores('synthsurg', path, path, split='test')
+    rec = {'alignment': sc['alignment'], 'kid_floor': sc['kid'], 'kid_floor_std': sc['kid_std'], 'n_real': sc['n'],
            'judge': ctx.judge_note('synthsurg')}
     atomic_write_text(REAL, json.dumps(rec, indent=1) + '\n'); print(json.dumps(rec, indent=1))
 
@@ -109,7 +105,7 @@ def cmd_report(args) -> None:
             'n_real': int(e1.loc['KID <= 2 x real floor', 'n real']), 'source': str(E1_GOALS.relative_to(ROOT))}
     judge = json.loads((ROOT/'runs'/'demo'/'segmenters'/'real-synthsurg'/'metrics.json').read_text())
     real['iou'] = dict(zip(judge['names'], judge['iou']))
-    if REAL.exists(): real['now'] = json.loads(REAL.read_text())   # the real pairs under the judge that scored the latest runs   # the judge on the real test pairs: the real pairs' per-class alignment
+    if REAL.exists(): real['now'] = json.loads(REAL.read_text())   # the real pairs under the judge that scored the latest runs
     stats = pd.read_csv(E0_STATS)
     largest = stats.sort_values('pixel share %', ascending=False)['class'].head(5).tolist()
     real['largest_classes'] = largest

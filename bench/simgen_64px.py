@@ -79,14 +79,11 @@ def largest_classes(path: Path, k: int = 5) -> list[str]:
 def real_record(ctx, path: Path) -> dict:
     "The real pairs under the 64 px judge (made once): the real test split against the real train split, floor and alignment."
     from simgen_nb.data import read_classes
-    from simgen_nb.metrics import evaluate
     if (RECORDS/'real.json').exists(): return json.loads((RECORDS/'real.json').read_text())
     if not (RUNS/'segmenters'/'real-synthsurg'/'metrics.json').exists(): raise SystemExit('no judge yet: run `python bench/simgen_64px.py judge` first')
-    m = evaluate(path, path, metrics=('kid', 'alignment'), fake_split='test', features=ctx.settings.features,
-                 segmenter=str(RUNS/'segmenters'/'real-synthsurg'), size=SIZE, kid_subsets=50)
-    kid = next(k for k in m['metrics'] if k.startswith('KID')); al = m['metrics'][next(k for k in m['metrics'] if k.startswith('alignment'))]
-    rec = {'what': 'real test pairs against the real train split', 'n': m['fake']['num_images'], 'extractor': kid,
-           'kid': m['metrics'][kid]['mean'], 'kid_std': m['metrics'][kid]['std'], 'alignment': al['miou'], 'alignment_iou': al['iou'],
+    sc = ctx.pair_scores('synthsurg', path, path, split='test')   # ctx: the 64 px judge and evaluation size
+    rec = {'what': 'real test pairs against the real train split', 'n': sc['n'], 'extractor': sc['extractor'],
+           'kid': sc['kid'], 'kid_std': sc['kid_std'], 'alignment': sc['alignment'], 'alignment_iou': sc['iou'],
            'classes': [c['name'] for c in read_classes(path)['classes']], 'largest_classes': largest_classes(path),
            'judge': ctx.judge_note('synthsurg')}
     save_record(RECORDS, 'real', rec)

@@ -614,20 +614,23 @@ class Context:
         how = f", {m['steps_trained']} steps ({m['stopped']})" if 'stopped' in m else ''
         return f"{m.get('network', 'segmenter')}, real {m.get('split', 'test')} mIoU {m['miou']:.3f}{how}"
 
-    def pair_scores(self, name: str, data: Path, gen: Path, rare_k: int = 3, inception_weights=None) -> dict:
+    def pair_scores(self, name: str, data: Path, gen: Path, rare_k: int = 3, inception_weights=None, split: str = 'train') -> dict:
         """KID and alignment of the generated pairs `gen` against the real data set `data` (`name`'s judge, the profile's
         features and evaluation size, KID over 50 subsets): {'extractor', 'kid', 'kid_std', 'alignment' (mIoU),
-        'alignment_rare' (mean IoU of the `rare_k` rarest classes), 'iou' (per class)}. The scores of E7 and its benches."""
+        'alignment_rare' (mean IoU of the `rare_k` rarest classes), 'iou' (per class), 'n' (pairs scored)}: the pairs of `gen`'s
+        `split` (a generated set's are all in 'train'; `gen=data, split='test'` scores the real test pairs, E1's reference).
+        The scores of E7 and its benches."""
         import numpy as np
         from simgen_nb.metrics import evaluate
         from simgen_nb.segment import rare_classes
         S = self.settings
         m = evaluate(data, gen, metrics=('kid', 'alignment'), features=S.features, segmenter=str(self.runs/'segmenters'/f'real-{name}'),
-                     inception_weights=inception_weights, size=S.eval_size, kid_subsets=50)['metrics']
+                     inception_weights=inception_weights, size=S.eval_size, kid_subsets=50, fake_split=split)
+        n, m = m['fake']['num_images'], m['metrics']
         kid = next(k for k in m if k.startswith('KID')); al = m[next(k for k in m if k.startswith('alignment'))]
         iou = [np.nan if v is None else v for v in al['iou']]
         return {'extractor': kid, 'kid': m[kid]['mean'], 'kid_std': m[kid]['std'], 'alignment': al['miou'],
-                'alignment_rare': float(np.nanmean([iou[k] for k in rare_classes(data, k=rare_k)])), 'iou': al['iou']}
+                'alignment_rare': float(np.nanmean([iou[k] for k in rare_classes(data, k=rare_k)])), 'iou': al['iou'], 'n': n}
 
     def provenance(self, **kw) -> dict:
         "The columns every table row carries: profile and what produced the numbers."
