@@ -13,8 +13,8 @@ from .core import SimGenError, generator
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'PHI', 'PALETTE_KINDS', 'PaletteError', 'fibonacci_directions', 'cfl_max_radius', 'cfl_palette',
            'to_uint8', 'plot_palette_3d', 'grayscale_palette', 'random_palette', 'native_palette', 'make_palette',
-           'ignore_color', 'encode', 'decode', 'colorize', 'min_distance', 'separability', 'compare_palettes',
-           'plot_separability']
+           'ignore_color', 'encode', 'decode', 'mode_filter', 'colorize', 'min_distance', 'separability',
+           'compare_palettes', 'plot_separability']
 
 # %% ../nbs/00_palette.ipynb #13ad2c98
 IGNORE_INDEX = 255
@@ -231,6 +231,30 @@ def decode(rgb: torch.Tensor, palette: torch.Tensor, keep_ignore: bool = False,
                 d_out[amb] = d
     shape = (H, W) if single else (B, H, W)
     return labels.view(shape), dist.view(shape)
+
+# %% ../nbs/00_palette.ipynb #8e262d93
+def mode_filter(labels, size: int = 3, num_classes: int | None = None, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Label maps (B, H, W) or (H, W) -> the same shape, each pixel relabelled with the most frequent class in its
+    `size` x `size` window (odd; 1 = unchanged). A tie keeps the pixel's own class; `ignore_index` pixels neither vote
+    nor change; the window is cut at the border. `num_classes` defaults to the largest class id present + 1."""
+    import torch.nn.functional as F
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+        raise PaletteError(f'mode_filter: size must be an odd positive integer (1 = off, 3, 5, ...), got {size!r}')
+    lab = torch.as_tensor(labels)
+    if lab.is_floating_point() or lab.dtype == torch.bool or lab.ndim not in (2, 3):
+        raise PaletteError(f'mode_filter: labels must be integer label maps (H, W) or (B, H, W), got {lab.dtype} {tuple(lab.shape)}')
+    single = lab.ndim == 2
+    lab = lab[None].long() if single else lab.long()
+    valid = lab != ignore_index
+    if size == 1 or not valid.any(): return (lab[0] if single else lab).clone()
+    K = int(lab[valid].max()) + 1 if num_classes is None else int(num_classes)
+    if int(lab[valid].min()) < 0 or int(lab[valid].max()) >= K:
+        raise PaletteError(f'mode_filter: labels outside 0..{K - 1} (and not ignore_index {ignore_index})')
+    oh = F.one_hot(torch.where(valid, lab, 0), K).permute(0, 3, 1, 2).float() * valid[:, None]
+    counts = F.avg_pool2d(oh, size, 1, size // 2, count_include_pad=True) * (size * size)   # votes per class in the window
+    out = torch.where(valid, (counts + 0.5 * oh).argmax(1), lab)                           # +0.5: a tie keeps its own class
+    return out[0] if single else out
+
 
 # %% ../nbs/00_palette.ipynb #ecc4de4c
 def colorize(labels, colors, ignore_color: Sequence[int] = (0, 0, 0), ignore_index: int = IGNORE_INDEX) -> np.ndarray:

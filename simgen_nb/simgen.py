@@ -333,20 +333,26 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, batch_size: int = 1, num_inference_steps: int = 50, generator=None, output_type: str = 'pil',
                  return_dict: bool = True, keep_ignore: bool = True, mask=None, image=None, guidance_scale: float = 1.0,
-                 replace: bool | None = None, mask_draws: int = 1):
+                 replace: bool | None = None, mask_draws: int = 1, mask_filter: int = 1):
         """Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler; given `mask=` labels,
         images for them (the labels come back unchanged); given `image=`, masks for them (the image comes back unchanged).
         `guidance_scale` mixes the conditional prediction with the one whose given half is at full noise (needs a model
         trained with independent noise); `replace` (default: for a model trained jointly only) conditions by replacement.
         `mask_draws` (with `image=`): draw that many masks per image and return their per-pixel vote (`vote_labels`);
         each draw continues `generator`, so the vote is new noise per draw and reproducible from the seed(s), and the
-        first draw is the single-draw mask."""
+        first draw is the single-draw mask. `mask_filter` (odd window size; default 1: off, the paper's per-pixel decode):
+        each generated mask pixel takes the most frequent class in its window (`palette.mode_filter`), which removes the
+        decode's speckle; a relabelled pixel's distance is then to its new class's colour (with `mask_draws`, every draw
+        is filtered before the vote)."""
+        pal.mode_filter(torch.zeros(1, 1, dtype=torch.long), mask_filter)      # a bad window size fails before any work
+        if mask_filter != 1 and mask is not None:
+            raise SimGenError('mask_filter applies to generated masks; with mask= the given labels come back unchanged')
         if mask_draws != 1:
             if image is None: raise SimGenError('mask_draws applies to image= (masks drawn for given images)')
             if isinstance(mask_draws, bool) or int(mask_draws) != mask_draws or mask_draws < 1:
                 raise SimGenError(f'mask_draws must be a positive integer, got {mask_draws!r}')
             kw = dict(batch_size=batch_size, num_inference_steps=num_inference_steps, generator=generator, output_type='pt',
-                      keep_ignore=keep_ignore, image=image, guidance_scale=guidance_scale, replace=replace)
+                      keep_ignore=keep_ignore, image=image, guidance_scale=guidance_scale, replace=replace, mask_filter=mask_filter)
             draws = [self(**kw) for _ in range(int(mask_draws))]
             labels = vote_labels(torch.stack([d.masks for d in draws]))
             agree = torch.stack([d.masks == labels for d in draws]).float()   # the vote's distance: the mean over the draws that agree
@@ -393,9 +399,21 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
             x = self.scheduler.step(out, t, x, **extra).prev_sample
         if known is not None: x[:, k] = known
         image, labels, dist = split_joint(x, self.palette_tensor(dev), self._ignore(), keep_ignore)
+        if mask_filter != 1 and half != 'mask':
+            labels, dist = self._filtered(x, labels, dist, mask_filter)
         if half == 'mask': labels, dist = kept.to(labels.device), torch.zeros_like(dist)
         if half == 'image': image = kept.to(image.device)
         return self._output(image, labels, dist, output_type, return_dict)
+
+    def _filtered(self, x, labels, dist, size: int):
+        "`labels` after a `size` x `size` mode filter, with each relabelled pixel's distance to its new class's colour."
+        palette = self.palette_tensor(x.device).float()
+        new = pal.mode_filter(labels, size, num_classes=len(palette), ignore_index=self._ignore())
+        moved = new != labels
+        if moved.any():
+            colours = x[:, 3:].float().clamp(-1, 1).permute(0, 2, 3, 1)[moved]
+            dist = dist.clone(); dist[moved] = (colours - palette[new[moved]]).norm(dim=-1)
+        return new, dist
 
     def _ignore(self) -> int:
         return int(self.config.classes.get('ignore_index', 255)) if self.config.classes else 255
@@ -451,6 +469,9 @@ def sample_run(run_dir, args) -> Path:
     if guidance is not None and not (maps or images): raise SimGenError('--guidance applies to --maps or --images (conditional sampling)')
     draws = getattr(args, 'draws', 1)
     if draws != 1 and not images: raise SimGenError('--draws applies to --images (masks drawn for given images)')
+    mask_filter = getattr(args, 'mask_filter', 1)
+    if mask_filter != 1 and maps: raise SimGenError('--mask-filter applies to generated masks; with --maps the given masks are written unchanged')
+    if mask_filter % 2 == 0: raise SimGenError(f'--mask-filter {mask_filter}: an odd window size (1 = off, 3, 5, ...)')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
     from simgen_nb.core import check_out
@@ -484,13 +505,14 @@ def sample_run(run_dir, args) -> Path:
             kw = dict(mask=np.stack([p[1] for p in pairs])) if maps else dict(image=np.stack([p[0] for p in pairs]))
             kw['guidance_scale'] = scale
             if images: kw['mask_draws'] = draws
+        if mask_filter != 1: kw['mask_filter'] = mask_filter
         res = pipe(batch_size=len(batch), num_inference_steps=args.steps, generator=sample_generators(args.seed, batch),
                    output_type='np', **kw)
         for j, i in enumerate(batch):
             save_pair(out, sample_id(i), (res.images[j] * 255).round().astype(np.uint8), res.masks[j].astype(np.uint8))
     prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
             'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
-            'mode': mode}
+            'mode': mode, **({'mask_filter': mask_filter} if mask_filter != 1 else {})}
     if given is not None:
         prov.update({'maps' if maps else 'images': str(given), 'split': split,
                      'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})

@@ -735,6 +735,9 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--guidance', type=nonneg_float, default=None, help="CASDM, SimGen --maps / --images: classifier-free guidance scale (default: the run's)")
     parser.add_argument('--draws', type=positive_int, default=1, help='SimGen --images: masks drawn per image, written as their '
                                                                    'per-pixel vote (default 1: one draw)')
+    parser.add_argument('--mask-filter', type=positive_int, default=1, metavar='K',
+                        help="SimGen: relabel each generated mask pixel with the most frequent class in its K x K window "
+                             '(odd; removes the decode\'s speckle, erodes structures thinner than K; default 1: off, the per-pixel decode)')
     parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
                                                       '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
@@ -820,6 +823,8 @@ def _sample_cmd(args):
         raise SimGenError(f'{Path(args.run)/"config.yaml"}: model {cfg["model"]!r} has no sampler (simgen_nb.{cfg["model"]}.sample_run)')
     if getattr(args, 'draws', 1) != 1 and cfg['model'] != 'simgen':
         raise SimGenError(f'--draws applies to SimGen runs sampled with --images; {args.run} is a {cfg["model"]} run')
+    if getattr(args, 'mask_filter', 1) != 1 and cfg['model'] != 'simgen':
+        raise SimGenError(f'--mask-filter applies to the masks SimGen runs generate; {args.run} is a {cfg["model"]} run')
     mod.sample_run(Path(args.run), args)
     from accelerate import PartialState
     if PartialState().is_main_process:

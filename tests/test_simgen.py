@@ -10,6 +10,7 @@ from simgen_nb.cli import main
 from simgen_nb.data import save_pair, write_metadata, validate, read_splits, read_manifest, SegmentationDataset, read_image, read_mask
 from simgen_nb.train import read_config, read_log, load_run, make_scheduler, sample_generators
 from simgen_nb.simgen import vote_labels
+from simgen_nb.palette import mode_filter
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -207,6 +208,21 @@ def test_cli_sample_maps_and_images(unified, tmp_path):
     assert main(base + ['--n', '1', '--maps', str(data), '--images', str(data), '--out', str(tmp_path/'x1')]) == 1
     assert main(base + ['--n', '1', '--maps', str(data), '--split', 'holdout', '--out', str(tmp_path/'x2')]) == 1
     assert main(base + ['--n', '1', '--guidance', '2', '--out', str(tmp_path/'x3')]) == 1
+
+
+def test_cli_sample_mask_filter(run, tmp_path):
+    "--mask-filter 3 writes the unfiltered pairs with their masks mode-filtered, and says so in the manifest."
+    base = ['sample', str(run), '--n', '3', '--steps', '2', '--scheduler', 'ddim']
+    assert main(base + ['--out', str(tmp_path/'raw')]) == 0
+    assert main(base + ['--mask-filter', '3', '--out', str(tmp_path/'flt')]) == 0
+    read = lambda d, kind: np.stack([(read_mask if kind == 'masks' else read_image)(tmp_path/d/kind/f'gen{i:06d}.png') for i in range(3)])
+    assert np.array_equal(read('flt', 'images'), read('raw', 'images'))
+    want = mode_filter(torch.from_numpy(read('raw', 'masks').astype(np.int64)), 3, num_classes=len(CLASSES['classes'])).numpy()
+    assert np.array_equal(read('flt', 'masks'), want) and not np.array_equal(want, read('raw', 'masks'))   # the filter did act
+    assert read_manifest(tmp_path/'flt')['provenance']['mask_filter'] == 3 and 'mask_filter' not in read_manifest(tmp_path/'raw')['provenance']
+    for bad in (['--mask-filter', '2'], ['--mask-filter', '3', '--maps', str(run.parent/'data')]):
+        assert main(base + bad + ['--out', str(tmp_path/'x')]) == 1
+    assert not (tmp_path/'x').exists() or not any((tmp_path/'x').iterdir())
 
 
 def test_cli_replacement_baseline_on_a_joint_only_run(run, unified, tmp_path):
