@@ -150,6 +150,12 @@ def main() -> None:
     for name, s in sets.items():
         res['sets'][name] = {'path': str(data.relative_to(ROOT)) + ':test' if name == 'real test pairs' else str(Path(gens[[g.name for g in gens].index(name)]).relative_to(ROOT)),
                              **summarise(s, args.boot)}
+    import numpy as np
+    real = res['sets']['real test pairs']
+    for s in res['sets'].values():   # the ratios the report shows, and where each large class's mask pixels go
+        for k in ('raw', 'interior', 'mode3'): s[f'alignment_{k}_x_real'] = s[f'alignment_{k}'] / real[f'alignment_{k}']
+        cm = np.asarray(s['confusion_raw'], float)
+        s['judged_as'] = {names[k]: {names[j]: float(cm[k, j] / max(cm[k].sum(), 1)) for j in range(len(names))} for k in top}
     res['cpu_minutes'] = (time.process_time() - t0) / 60
     res['command'] = 'python bench/alignment_gap.py ' + ' '.join(str(g.relative_to(ROOT)) for g in gens) + (f' --size {args.size}' if args.size != 32 else '')
     from simgen_nb.core import atomic_write_text

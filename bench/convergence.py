@@ -91,7 +91,8 @@ def train_to(run, recipe, seed, step, total, args):
                 '--sample-every', '0', '--log-every', '50'] + (['--lr', str(args.lr)] if args.lr else []) \
                + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else []) \
                + (['--block-out-channels', args.block_out_channels] if args.block_out_channels else []) \
-               + (['--layers-per-block', str(args.layers_per_block)] if args.layers_per_block else [])
+               + (['--layers-per-block', str(args.layers_per_block)] if args.layers_per_block else []) \
+               + (['--mask-weight', str(args.mask_weight)] if args.mask_weight is not None else [])
     env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads), 'HF_HUB_OFFLINE': '1'}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -135,7 +136,8 @@ def cmd_run(args):
                     q = judge(pairs, classes, args, f'{name} step {p} {spec}')
                     rec = {'run': name, 'recipe': recipe, 'arm': f'{recipe}{tag}', 'seed': seed, 'step': p, 'batch_size': args.batch_size,
                            'lr': args.lr, 'warmup': args.warmup, **({'block_out_channels': args.block_out_channels} if args.block_out_channels else {}),
-                           **({'layers_per_block': args.layers_per_block} if args.layers_per_block else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
+                           **({'layers_per_block': args.layers_per_block} if args.layers_per_block else {}),
+                           **({'mask_weight': args.mask_weight} if args.mask_weight is not None else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
                            'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
                     if spec == few and n != args.n: rec['n'] = n
                     append(rec); db = load()
@@ -201,6 +203,8 @@ def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equ
         lr = 3e-4 if lr is None or lr != lr else lr; wu = 500 if wu is None or wu != wu else int(wu)
         net = a['block_out_channels'].dropna() if 'block_out_channels' in a else []
         net = f', network {net.iloc[0]}' if len(net) else ''
+        mw = a['mask_weight'].dropna() if 'mask_weight' in a else []
+        net += f', mask weight {mw.iloc[0]:g}' if len(mw) else ''
         label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}{net}'
         desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps{net}, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
         plot_curve(axes, a, label, x='train_wall_min' if x == 'wall' else 'train_cpu_min')
@@ -320,6 +324,7 @@ def main():
     r.add_argument('--warmup', type=int, default=None)
     r.add_argument('--block-out-channels', default=None, help="the U-Net's channels per level (default: the demo network; with --tag, an arm of its own)")
     r.add_argument('--layers-per-block', type=int, default=None, help="residual blocks per level (default: the demo network's)")
+    r.add_argument('--mask-weight', type=float, default=None, help='w in (L_image + w L_mask) / (1 + w) (default: 1, the profile\'s; with --tag, an arm of its own)')
     r.add_argument('--tag', default='', help='suffix of the run names (e.g. -lr1e-3)')
     r.add_argument('--checkpoint-every', type=int, default=250)
     r.add_argument('--runs', default=str(ROOT/'runs'/'convergence'))
