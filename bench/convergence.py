@@ -207,18 +207,19 @@ def arm_figure(allfew, fl, path, plt, title='Learning rate and batch size at equ
         net += f', mask weight {mw.iloc[0]:g}' if len(mw) else ''
         label = f'{arm}: lr {lr:g}, batch {bs}, warm-up {wu}{net}'
         desc.append(f'`{arm}` (lr {lr:g}, batch {bs}, warm-up {wu} steps{net}, seed{"s" if a["seed"].nunique() > 1 else ""} {", ".join(str(s) for s in sorted(a["seed"].unique()))})')
-        plot_curve(axes, a, label, x='train_wall_min' if x == 'wall' else 'train_cpu_min')
+        plot_curve(axes, a, label, x={'wall': 'train_wall_min', 'step': 'step'}.get(x, 'train_cpu_min'))
     if fl:
         axes[0].axhline(fl['kid'], color='k', ls=':', label='real floor (val vs test)')
         axes[1].axhline(fl['alignment_miou'], color='k', ls=':', label='real pairs (val)')
     axes[0].set_yscale('log'); axes[0].set_ylabel('KID[segmenter] vs real test (log scale)'); axes[1].set_ylabel('alignment mIoU (judge)')
-    for ax in axes: ax.set_xlabel(f"training {'wall' if x == 'wall' else 'CPU'} minutes ({threads_text(g)})"); ax.grid(alpha=0.3)
+    xlabel = 'training steps' if x == 'step' else f"training {'wall' if x == 'wall' else 'CPU'} minutes ({threads_text(g)})"
+    for ax in axes: ax.set_xlabel(xlabel); ax.grid(alpha=0.3)
     handles = {l: h for ax in axes for h, l in zip(*ax.get_legend_handles_labels())}   # one legend under both panels, off the curves
     fig.legend(handles.values(), handles.keys(), loc='lower center', ncol=2, fontsize=7)
     fig.suptitle(f'{title} ({", ".join(recipes)}; 25-step sampler, n = {int(g["n"].iloc[0])}); '
                  'bands: std over seeds; bars (one seed): KID std over subsets', fontsize=9)
     fig.tight_layout(rect=(0, 0.05 + 0.035 * ((len(handles) + 1) // 2), 1, 1)); fig.savefig(path, dpi=110); plt.close(fig)
-    return (f"Arms (figure `{path.relative_to(ROOT)}`, against {'wall' if x == 'wall' else 'CPU'} minutes): " + '; '.join(desc) +
+    return (f"Arms (figure `{path.relative_to(ROOT)}`, against " + ('training steps' if x == 'step' else f"{'wall' if x == 'wall' else 'CPU'} minutes") + "): " + '; '.join(desc) +
             '. Arms without a suffix use the demo schedule (lr 3e-4, batch 8, 500 warm-up steps, cosine to the last point).')
 
 
@@ -334,8 +335,8 @@ def main():
     sub.choices['report'].add_argument('--notes', default=None, help='Markdown appended to the report (findings, commands)')
     sub.choices['report'].add_argument('--setup', default=None, help="Markdown describing the study's setup (default: the recipe study's)")
     sub.choices['report'].add_argument('--title', default='SimGen convergence study')
-    sub.choices['report'].add_argument('--x', choices=['cpu', 'wall'], default='cpu',
-                                       help="the arm figure's axis: training CPU minutes or the training process's wall minutes")
+    sub.choices['report'].add_argument('--x', choices=['cpu', 'wall', 'step'], default='cpu',
+                                       help="the arm figure's axis: training CPU minutes, the training process's wall minutes, or steps")
     args = ap.parse_args()
     RESULTS = Path(args.results).resolve()
     {'run': cmd_run, 'floor': cmd_floor, 'report': cmd_report}[args.cmd](args)
