@@ -16,6 +16,9 @@ import argparse, json, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'bench'))
+from synthetic_downstream import arms_report, save_results, segmenter_arm   # noqa: E402
+
 OUT = ROOT/'bench'/'results'/'mask_filter_downstream'
 
 
@@ -53,42 +56,22 @@ def main() -> None:
            'n': args.n, 'images_identical': same, 'seg_steps': ctx.settings.seg_steps, 'eval_size': ctx.settings.eval_size,
            'test': 'real test split', 'rare_classes': rare, 'arms': {}}
     for arm, gen in sets.items():
-        rows = []
-        for s in seeds:
-            seg = ctx.segmenter(f'bench-maskfilter-{run.name}-{"mf3" if "mode" in arm else "raw"}-s{s}', gen, seed=s, test=real)
-            m = json.loads((seg/'metrics.json').read_text())
-            iou = [np.nan if v is None else v for v in m['iou']]
-            rows.append({'seed': s, 'miou': m['miou'], 'mdice': m['mdice'], 'rare_iou': float(np.nanmean([iou[k] for k in rare])),
-                         'iou': m['iou'], 'segmenter': str(seg.relative_to(ROOT))})
-        rec['arms'][arm] = {'generated': str(gen.relative_to(ROOT)), 'seeds': rows,
-                            **{f'{k}_mean': float(np.mean([r[k] for r in rows])) for k in ('miou', 'mdice', 'rare_iou')},
-                            **{f'{k}_std': float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else None for k in ('miou', 'mdice', 'rare_iou')}}
-    rec['names'] = m['names']
+        res, names = segmenter_arm(ctx, f'bench-maskfilter-{run.name}-{"mf3" if "mode" in arm else "raw"}', gen, seeds, real, rare)
+        rec['arms'][arm] = {'generated': str(gen.relative_to(ROOT)), **res}
+    rec['names'] = names
     rec['cpu_minutes'] = (time.process_time() - t0) / 60
     rec['command'] = 'python bench/mask_filter_downstream.py ' + ' '.join(sys.argv[1:])
-    allr = json.loads(OUT.with_suffix('.json').read_text()) if OUT.with_suffix('.json').exists() else {}
-    allr[run.name] = rec
-    from simgen_nb.core import atomic_write_text
-    atomic_write_text(OUT.with_suffix('.json'), json.dumps(allr, indent=1) + '\n')
-    atomic_write_text(OUT.with_suffix('.md'), report(allr))
-    print(report(allr))
+    save_results(OUT, run.name, rec, report)
 
 
 def report(allr: dict) -> str:
-    L = ['# Cleaning generated masks: the downstream segmenter', '',
-         "Each run's 500 pairs (DPM-Solver++, sampling seed 0) drawn twice: plain (`raw decode`) and with "
-         "`simgen-nb sample --mask-filter 3` (`mode filter 3x3`; the same images up to 1/255 in a few values from float rounding, checked). On each, the demo's downstream "
-         "segmenter (E2's synthetic-only arm) is trained with the seeds listed and scored on the real test split; "
-         "± = std over those training seeds. Rare = mean IoU of the three rarest classes of the real training split.", '']
-    for r in allr.values():
-        seeds = ', '.join(str(x['seed']) for x in next(iter(r['arms'].values()))['seeds'])
-        L += [f"## `{r['run']}`, {r['sampler']}, n = {r['n']}, segmenter {r['seg_steps']} steps at {r['eval_size']} px, seeds {seeds}", '',
-              '| masks | real test mIoU | mDice | rare-class IoU | per seed (mIoU) |', '|---|---|---|---|---|']
-        for arm, a in r['arms'].items():
-            f = lambda k: f"{a[k + '_mean']:.3f} ± {a[k + '_std']:.3f}" if a[k + '_std'] is not None else f"{a[k + '_mean']:.3f}"
-            L.append(f"| {arm} | {f('miou')} | {f('mdice')} | {f('rare_iou')} | " + ', '.join(f"{x['miou']:.3f}" for x in a['seeds']) + ' |')
-        L += ['', f"CPU minutes: {r['cpu_minutes']:.1f}. Command: `{r['command']}`", '']
-    return '\n'.join(L)
+    return arms_report(allr, 'Cleaning generated masks: the downstream segmenter',
+                       "Each run's 500 pairs (DPM-Solver++, sampling seed 0) drawn twice: plain (`raw decode`) and with "
+                       "`simgen-nb sample --mask-filter 3` (`mode filter 3x3`; the same images up to 1/255 in a few values from float rounding, checked). On each, the demo's downstream "
+                       "segmenter (E2's synthetic-only arm) is trained with the seeds listed and scored on the real test split; "
+                       "± = std over those training seeds. Rare = mean IoU of the three rarest classes of the real training split.",
+                       lambda r, seeds: f"## `{r['run']}`, {r['sampler']}, n = {r['n']}, segmenter {r['seg_steps']} steps at {r['eval_size']} px, seeds {seeds}",
+                       ['masks'], lambda arm, a: arm)
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
 from alignment_gap import boot, mode_filter, top_classes   # noqa: E402
+from synthetic_downstream import save_results          # noqa: E402
 
 OUT = ROOT/'bench'/'results'/'mask_repair'
 
@@ -120,12 +121,7 @@ def main() -> None:
     rec['cpu_minutes'] = (time.process_time() - t0) / 60
     rec['command'] = 'python bench/mask_repair.py ' + ' '.join(sys.argv[1:])
     key = f"{run.name}-dpmsolver-{args.steps}-seed{args.seed}"
-    allr = json.loads(OUT.with_suffix('.json').read_text()) if OUT.with_suffix('.json').exists() else {}
-    allr[key] = rec
-    from simgen_nb.core import atomic_write_text
-    atomic_write_text(OUT.with_suffix('.json'), json.dumps(allr, indent=1) + '\n')
-    atomic_write_text(OUT.with_suffix('.md'), report(allr))
-    print(report(allr))
+    save_results(OUT, key, rec, report)
 
 
 def report(allr: dict) -> str:
