@@ -31,12 +31,6 @@ OUT = ROOT/'bench'/'results'/'alignment_gap'
 TOP = 5                                   # the five largest classes (training-split pixel share, E0_class_stats.csv)
 
 
-def mode_filter(y, K: int, ignore: int):
-    "3 x 3 mode of label maps (B,H,W): `simgen_nb.palette.mode_filter` (ties keep the pixel's class; ignore pixels stay)."
-    from simgen_nb.palette import mode_filter as mf
-    return mf(y, 3, num_classes=K, ignore_index=ignore)
-
-
 def interior(y, ignore: int):
     "Pixels whose 3 x 3 neighbourhood (within the image) holds one class."
     import torch, torch.nn.functional as F
@@ -51,6 +45,7 @@ def score_set(root: Path, split: str, judge, size: int, ignore: int) -> dict:
     "Per-image confusion matrices (raw, interior only, mode-filtered mask), speckle and boundary shares, judge confidence."
     import torch
     from simgen_nb.data import SegmentationDataset
+    from simgen_nb.palette import mode_filter
     from simgen_nb.scores import confusion_matrix
     ds = SegmentationDataset(root, split, size=size)
     K = ds.num_classes
@@ -60,12 +55,10 @@ def score_set(root: Path, split: str, judge, size: int, ignore: int) -> dict:
         for i in range(0, len(ds), 50):
             items = [ds[j] for j in range(i, min(i + 50, len(ds)))]
             x = torch.stack([it['image'] for it in items]); y = torch.stack([it['labels'] for it in items]).long()
-            logits = judge(x)
-            if logits.shape[-2:] != x.shape[-2:]:
-                logits = torch.nn.functional.interpolate(logits.float(), x.shape[-2:], mode='bilinear', align_corners=False)
+            logits = judge(x)                                  # a Segmenter returns logits at the images' size
             p = logits.argmax(1)
             conf += logits.softmax(1).amax(1).flatten(1).mean(1).tolist()
-            ym = mode_filter(y, K, ignore); inner = interior(y, ignore); valid = y != ignore
+            ym = mode_filter(y, 3, num_classes=K, ignore_index=ignore); inner = interior(y, ignore); valid = y != ignore
             yi = torch.where(inner, y, torch.full_like(y, ignore))
             for b in range(len(y)):
                 cms['raw'].append(confusion_matrix(p[b], y[b], K, ignore))
@@ -92,10 +85,7 @@ def top_classes(names: list[str]) -> list[int]:
     "The five largest classes by training-split pixel share (figures/demo/E0_class_stats.csv)."
     import pandas as pd
     st = pd.read_csv(ROOT/'figures'/'demo'/'E0_class_stats.csv')
-    st = st[st['data set'] == 'synthsurg'] if 'data set' in st else st
-    col = next(c for c in st.columns if 'share' in c.lower() or 'fraction' in c.lower())
-    name_col = next(c for c in st.columns if c.lower() in ('class', 'name'))
-    order = st.sort_values(col, ascending=False)[name_col].tolist()
+    order = st[st['data set'] == 'synthsurg'].sort_values('pixel share %', ascending=False)['class'].tolist()
     return [names.index(n) for n in order if n in names][:TOP]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
-from synthetic_downstream import arms_report, save_results, segmenter_arm   # noqa: E402
+from synthetic_downstream import arms_report, checked_run, save_results, seed_list, segmenter_arm   # noqa: E402
 
 OUT = ROOT/'bench'/'results'/'mask_filter_downstream'
 
@@ -30,10 +30,7 @@ def main() -> None:
     ap.add_argument('--n', type=int, default=500)
     ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args()
-    run = Path(args.run).resolve()
-    if not (run/'config.yaml').is_file(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
-    try: seeds = [int(s) for s in args.seeds.split(',')]
-    except ValueError: raise SystemExit(f'--seeds {args.seeds!r}: comma-separated integers') from None
+    run, seeds = checked_run(args.run), seed_list(args.seeds)
     if args.n < 1 or args.steps < 1: raise SystemExit('--n and --steps must be >= 1')
     import numpy as np, torch
     torch.set_num_threads(args.threads)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench'))
-from alignment_gap import boot, mode_filter, top_classes   # noqa: E402
-from synthetic_downstream import save_results          # noqa: E402
+from alignment_gap import boot, score_set, top_classes      # noqa: E402
+from synthetic_downstream import checked_run, save_results   # noqa: E402
 
 OUT = ROOT/'bench'/'results'/'mask_repair'
 
@@ -52,16 +52,15 @@ def main() -> None:
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--boot', type=int, default=200)
     args = ap.parse_args()
-    run = Path(args.run).resolve()
-    if not (run/'config.yaml').is_file(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
+    run = checked_run(args.run)
     try: ts = [float(t) for t in args.thresholds.split(',')]
     except ValueError: raise SystemExit(f'--thresholds {args.thresholds!r}: comma-separated colour distances') from None
     if not ts or min(ts) <= 0: raise SystemExit(f'--thresholds {args.thresholds!r}: distances must be > 0')
     if args.n < 1 or args.steps < 1 or args.boot < 2: raise SystemExit('--n and --steps must be >= 1, --boot >= 2')
     import numpy as np, torch
     torch.set_num_threads(args.threads)
-    from simgen_nb.data import SegmentationDataset, read_mask
-    from simgen_nb.palette import IGNORE_INDEX
+    from simgen_nb.data import read_mask
+    from simgen_nb.palette import IGNORE_INDEX, mode_filter
     from simgen_nb.reproduce import Context
     from simgen_nb.scores import confusion_matrix, seg_scores
     from simgen_nb.segment import load_segmenter
@@ -90,27 +89,20 @@ def main() -> None:
                                 for j, i in enumerate(batch))
             x = (img * 255).round() / 255                       # as saved (8-bit) and read back
             pred = judge(x).argmax(1)
-            labs = {'raw': lab, 'mode3': mode_filter(lab, K, IGNORE_INDEX)}
+            labs = {'raw': lab, 'mode3': mode_filter(lab, 3, num_classes=K, ignore_index=IGNORE_INDEX)}
             for t in ts: labs[f'repair@{t:g}'] = repair(lab, dist, K, t, IGNORE_INDEX); far[t] += (dist > t).float().flatten(1).mean(1).tolist()
             for v, L in labs.items():
                 changed[v] += (L != lab).float().flatten(1).mean(1).tolist()
                 cms[v] += [confusion_matrix(pred[b], L[b], K, IGNORE_INDEX) for b in range(len(batch))]
-    ds = SegmentationDataset(data, 'test', size=ctx.settings.eval_size)
-    real = []
-    with torch.no_grad():
-        for i in range(0, len(ds), 50):
-            items = [ds[j] for j in range(i, min(i + 50, len(ds)))]
-            x = torch.stack([it['image'] for it in items]); y = torch.stack([it['labels'] for it in items]).long()
-            p = judge(x).argmax(1)
-            real += [confusion_matrix(p[b], y[b], K, IGNORE_INDEX) for b in range(len(y))]
+    real = score_set(data, 'test', judge, ctx.settings.eval_size, IGNORE_INDEX)   # the real pairs as alignment_gap.py scores them
     miou = lambda cm: seg_scores(cm)['miou']
-    real_al, real_sd = boot(torch.stack(real).numpy(), miou, args.boot)
-    names = ds.names
+    real_al, real_sd = boot(real['cms']['raw'], miou, args.boot)
+    names = real['names']
     top = top_classes(names)
     rec = {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'sampler': f'dpmsolver-{args.steps}', 'seed': args.seed,
            'n': args.n, 'saved_set': str(saved.relative_to(ROOT)) if saved.is_dir() else None,
            'label_mismatch_vs_saved': mismatch if saved.is_dir() else None,
-           'judge': ctx.judge_note('synthsurg'), 'real': {'alignment': real_al, 'std': real_sd, 'n': len(ds)},
+           'judge': ctx.judge_note('synthsurg'), 'real': {'alignment': real_al, 'std': real_sd, 'n': real['n']},
            'names': names, 'top5': [names[k] for k in top], 'bootstrap': args.boot, 'variants': {}}
     for v in variants:
         c = torch.stack(cms[v]).numpy()

@@ -29,10 +29,7 @@ def main() -> None:
     ap.add_argument('--n', type=int, default=500, help='generated pairs (default 500: the scored set; more are drawn with the same per-sample seeds, so the first 500 are those)')
     ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args()
-    run = Path(args.run).resolve()
-    if not (run/'config.yaml').is_file(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
-    try: seeds = [int(s) for s in args.seeds.split(',')]
-    except ValueError: raise SystemExit(f'--seeds {args.seeds!r}: comma-separated integers') from None
+    run, seeds = checked_run(args.run), seed_list(args.seeds)
     if args.steps < 1 or args.n < 1: raise SystemExit('--steps and --n must be >= 1')
     import numpy as np, torch
     torch.set_num_threads(args.threads)
@@ -58,6 +55,19 @@ def main() -> None:
     rec['cpu_minutes'] = (time.process_time() - t0) / 60
     rec['command'] = 'python bench/synthetic_downstream.py ' + ' '.join(sys.argv[1:])
     save_results(OUT, f'{run.name}-{args.steps}' + (f'-n{args.n}' if args.n != 500 else ''), rec, report)
+
+
+def checked_run(path) -> Path:
+    "A training run folder, resolved; exits naming it when it is not one (no config.yaml)."
+    run = Path(path).resolve()
+    if not (run/'config.yaml').is_file(): raise SystemExit(f'{run}: not a training run (no config.yaml)')
+    return run
+
+
+def seed_list(text: str) -> list[int]:
+    "`--seeds 0,1,2` as integers; exits naming the flag otherwise."
+    try: return [int(s) for s in text.split(',')]
+    except ValueError: raise SystemExit(f'--seeds {text!r}: comma-separated integers') from None
 
 
 def segmenter_arm(ctx, name: str, data: Path, seeds: list[int], real: Path, rare: list[int]) -> tuple[dict, list[str]]:
