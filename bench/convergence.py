@@ -92,7 +92,8 @@ def train_to(run, recipe, seed, step, total, args):
                + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else []) \
                + (['--block-out-channels', args.block_out_channels] if args.block_out_channels else []) \
                + (['--layers-per-block', str(args.layers_per_block)] if args.layers_per_block else []) \
-               + (['--mask-weight', str(args.mask_weight)] if args.mask_weight is not None else [])
+               + (['--mask-weight', str(args.mask_weight)] if args.mask_weight is not None else []) \
+               + (['--independent-noise', str(args.independent_noise)] if args.independent_noise else [])
     env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads), 'HF_HUB_OFFLINE': '1'}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -137,7 +138,8 @@ def cmd_run(args):
                     rec = {'run': name, 'recipe': recipe, 'arm': f'{recipe}{tag}', 'seed': seed, 'step': p, 'batch_size': args.batch_size,
                            'lr': args.lr, 'warmup': args.warmup, **({'block_out_channels': args.block_out_channels} if args.block_out_channels else {}),
                            **({'layers_per_block': args.layers_per_block} if args.layers_per_block else {}),
-                           **({'mask_weight': args.mask_weight} if args.mask_weight is not None else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
+                           **({'mask_weight': args.mask_weight} if args.mask_weight is not None else {}),
+                           **({'independent_noise': args.independent_noise} if args.independent_noise else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
                            'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
                     if spec == few and n != args.n: rec['n'] = n
                     append(rec); db = load()
@@ -326,6 +328,8 @@ def main():
     r.add_argument('--block-out-channels', default=None, help="the U-Net's channels per level (default: the demo network; with --tag, an arm of its own)")
     r.add_argument('--layers-per-block', type=int, default=None, help="residual blocks per level (default: the demo network's)")
     r.add_argument('--mask-weight', type=float, default=None, help='w in (L_image + w L_mask) / (1 + w) (default: 1, the profile\'s; with --tag, an arm of its own)')
+    r.add_argument('--independent-noise', type=float, default=None,
+                   help='fraction of each batch whose halves get separate noise levels (a unified model; with --tag, an arm of its own)')
     r.add_argument('--tag', default='', help='suffix of the run names (e.g. -lr1e-3)')
     r.add_argument('--checkpoint-every', type=int, default=250)
     r.add_argument('--runs', default=str(ROOT/'runs'/'convergence'))

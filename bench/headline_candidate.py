@@ -6,7 +6,7 @@ per-sample generators keyed (seed 0, index)) and with the goal's 25-step sampler
 real pairs' alignment and the real floor are E1's committed row (same judge, same n of real test pairs), so the
 ratio is the goal's. The demo's own headline run is scored the same way first: it must reproduce E1's numbers.
 
-    python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1] [--mask-filter 3]
+    python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1] [--mask-filter 3] [--joint-guidance S]
     python bench/headline_candidate.py report [--notes NOTES.md]   # bench/results/headline_candidate.{json,md}
     python bench/headline_candidate.py real                           # the real pairs under the judge as it is now
     python bench/headline_candidate.py figure RUN [--steps 25] [--out PNG]  # 8 of its scored pairs (figures/demo/headline_candidate_samples.png)
@@ -36,7 +36,8 @@ def describe(run: Path, cfg: dict) -> dict:
     last = dict(zip(log[0].split(','), log[-1].split(',')))
     return {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'steps_trained': int(last['step']),
             **{k: t[k] for k in ('steps', 'lr', 'warmup_steps', 'ema_decay', 'batch_size', 'seed')},
-            **{k: task[k] for k in ('recipe', 'palette', 'image_size', 'layers_per_block')}, 'block_out_channels': list(task['block_out_channels'])}
+            **{k: task[k] for k in ('recipe', 'palette', 'image_size', 'layers_per_block')}, 'block_out_channels': list(task['block_out_channels']),
+            'independent_noise': task.get('independent_noise', 0.0)}
 
 
 def network(r: dict) -> str:
@@ -48,6 +49,12 @@ def masks(r: dict) -> str:
     "How a record's masks were made: the nearest-colour decode, or that with `--mask-filter K` (records before the flag: the decode)."
     k = r.get('mask_filter', 1)
     return 'decode' if k == 1 else f'mode {k}x{k}'
+
+
+def guidance(r: dict) -> str:
+    "A record's joint sampling: plain, or `--joint-guidance S` (records before the flag: plain); a unified model is marked."
+    g = r.get('joint_guidance', 1.0)
+    return ('plain' if g == 1 else f'joint guidance {g:g}') + (f" (unified {r['independent_noise']:g})" if r.get('independent_noise') else '')
 
 
 def cmd_score(args) -> None:
@@ -65,15 +72,16 @@ def cmd_score(args) -> None:
     path = ctx.datasets()['synthsurg']
     for run in runs:
         for steps in args.steps:
-            mf = args.mask_filter
-            key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}' + (f'-mf{mf}' if mf != 1 else '')
+            mf, jg = args.mask_filter, args.joint_guidance
+            key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}' + (f'-mf{mf}' if mf != 1 else '') + (f'-jg{jg:g}' if jg != 1 else '')
             if (RECORDS/f'{key}.json').exists(): print(f'{key}: scored already'); continue
             t0 = time.process_time()
             gen = ctx.sample(run, f'bench-headline-{run.name}-dpmsolver-{steps}' + (f'-seed{args.seed}' if args.seed else '')
-                             + (f'-maskfilter{mf}' if mf != 1 else ''), n=args.n, steps=steps, scheduler='dpmsolver', seed=args.seed,
-                             **({'mask_filter': mf} if mf != 1 else {}))
+                             + (f'-maskfilter{mf}' if mf != 1 else '') + (f'-jointguidance{jg:g}' if jg != 1 else ''),
+                             n=args.n, steps=steps, scheduler='dpmsolver', seed=args.seed,
+                             **({'mask_filter': mf} if mf != 1 else {}), **({'joint_guidance': jg} if jg != 1 else {}))
             sc = ctx.pair_scores('synthsurg', path, gen)
-            save_record(RECORDS, key, {**describe(run, configs[run]), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n, 'mask_filter': mf,
+            save_record(RECORDS, key, {**describe(run, configs[run]), 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'n': args.n, 'mask_filter': mf, 'joint_guidance': jg,
                                        'generated': str(Path(gen).resolve().relative_to(ROOT)),
                                        'extractor': sc['extractor'], 'kid': sc['kid'], 'kid_std': sc['kid_std'],
                                        'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'], 'alignment_iou': sc['iou'],
@@ -122,16 +130,16 @@ def cmd_report(args) -> None:
         r['alignment_goal'] = 'met' if r['alignment_ratio'] >= 0.95 else 'missed'
         r['kid_ratio_to_floor'] = r['kid'] / real['kid_floor'] if real['kid_floor'] > 0 else None
         r['kid_goal'] = 'met' if r['kid'] <= 2 * max(real['kid_floor'], 0.0) else 'missed'
-    for r in recs: r['network'], r['masks'] = network(r), masks(r)
-    recs.sort(key=lambda r: (r['steps'], r['lr'], r['network'], r['seed'], r['masks'], r['sampler'], r['sampling_seed']))
+    for r in recs: r['network'], r['masks'], r['guidance'] = network(r), masks(r), guidance(r)
+    recs.sort(key=lambda r: (r['steps'], r['lr'], r['network'], r['seed'], r['guidance'], r['masks'], r['sampler'], r['sampling_seed']))
     # mean +- std of every (network, steps, lr, sampler) scored more than once: over training seeds, sampling seeds or both
-    groups = pd.DataFrame(recs).groupby(['network', 'steps', 'lr', 'sampler', 'masks'])
-    summary = [{'network': net, 'steps': int(s), 'lr': lr, 'sampler': smp, 'masks': mk, 'seeds': sorted(int(x) for x in d['seed']),
+    groups = pd.DataFrame(recs).groupby(['network', 'steps', 'lr', 'sampler', 'guidance', 'masks'])
+    summary = [{'network': net, 'steps': int(s), 'lr': lr, 'sampler': smp, 'guidance': gd, 'masks': mk, 'seeds': sorted(int(x) for x in d['seed']),
                 'sampling_seeds': sorted(int(x) for x in d['sampling_seed']), 'over': over_what(d),
                 'alignment_mean': float(d['alignment'].mean()), 'alignment_std': float(d['alignment'].std(ddof=1)),
                 'alignment_ratio_mean': float(d['alignment_ratio'].mean()),
                 'kid_mean': float(d['kid'].mean()), 'kid_std_over_seeds': float(d['kid'].std(ddof=1))}
-               for (net, s, lr, smp, mk), d in groups if len(d) > 1]
+               for (net, s, lr, smp, gd, mk), d in groups if len(d) > 1]
     atomic_write_text(OUT.with_suffix('.json'), json.dumps({'real': real, 'records': recs, 'summary': summary}, indent=1) + '\n')
     lines = ['# The headline SimGen model: candidate training schedules against the headline goal', '',
              f"Each run's 500 pairs are drawn and scored as E1 scores the demo's headline ({recs[0]['extractor']}, ± = std over 50 "
@@ -142,25 +150,27 @@ def cmd_report(args) -> None:
               f"{real['now']['alignment']:.3f}, KID floor {real['now']['kid_floor']:.2g} ± {real['now']['kid_floor_std']:.2g}." if 'now' in real else ''), '',
              'Network: the U-Net\'s channels per resolution level (x2: two residual blocks per level); the demo network is '
              '32,64,96,128. Masks: `decode` = the nearest-colour decode (SimGen\'s, the goal\'s); `mode 3x3` = the same pairs with '
-             '`--mask-filter 3` (a 3 x 3 mode filter on each generated mask; the images are the same).', '',
-             '| run | network | seed | steps | lr | sampler | masks | sampling seed | n | KID | alignment | x real | alignment goal | KID goal |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '`--mask-filter 3` (a 3 x 3 mode filter on each generated mask; the images are the same). Sampling: `plain` joint '
+             'sampling, or `joint guidance S` (`--joint-guidance S`, a unified model trained with `--independent-noise F`: '
+             'each half pushed toward agreement with the other by S).', '',
+             '| run | network | seed | steps | lr | sampler | sampling | masks | sampling seed | n | KID | alignment | x real | alignment goal | KID goal |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in recs:
-        lines.append(f"| `{Path(r['run']).name}` | {r['network']} | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['masks']} | {r['sampling_seed']} | {r['n']} | "
+        lines.append(f"| `{Path(r['run']).name}` | {r['network']} | {r['seed']} | {r['steps_trained']:,} | {r['lr']:g} | {r['sampler']} | {r['guidance']} | {r['masks']} | {r['sampling_seed']} | {r['n']} | "
                      f"{r['kid']:.2g} ± {r['kid_std']:.2g} | {r['alignment']:.3f} | {r['alignment_ratio']:.3f} | {r['alignment_goal']} | {r['kid_goal']} |")
     if summary:
-        lines += ['', 'Scored more than once (mean ± std):', '', '| network | steps | lr | sampler | masks | over | alignment | x real | KID |', '|---|---|---|---|---|---|---|---|---|']
+        lines += ['', 'Scored more than once (mean ± std):', '', '| network | steps | lr | sampler | sampling | masks | over | alignment | x real | KID |', '|---|---|---|---|---|---|---|---|---|---|']
         for s in summary:
-            lines.append(f"| {s['network']} | {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {s['masks']} | {s['over']}: {', '.join(map(str, s['seeds'] if s['over'] == 'training seeds' else s['sampling_seeds']))} | "
+            lines.append(f"| {s['network']} | {s['steps']:,} | {s['lr']:g} | {s['sampler']} | {s['guidance']} | {s['masks']} | {s['over']}: {', '.join(map(str, s['seeds'] if s['over'] == 'training seeds' else s['sampling_seeds']))} | "
                          f"{s['alignment_mean']:.3f} ± {s['alignment_std']:.3f} | {s['alignment_ratio_mean']:.3f} | "
                          f"{s['kid_mean']:.2g} ± {s['kid_std_over_seeds']:.2g} |")
     lines += ['', f"Per-class alignment IoU on the five largest classes (pixel share of the training split, `{E0_STATS.relative_to(ROOT)}`), "
               f"against the judge's IoU on the real test pairs (`runs/demo/segmenters/real-synthsurg/metrics.json`, stored in the JSON):", '',
-              '| run | seed | sampler | masks | sampling seed | ' + ' | '.join(largest) + ' |', '|---|---|---|---|---|' + '---|' * len(largest),
-              '| real test pairs | | | | | ' + ' | '.join(f"{real['iou'][c]:.3f}" for c in largest) + ' |']
+              '| run | seed | sampler | sampling | masks | sampling seed | ' + ' | '.join(largest) + ' |', '|---|---|---|---|---|---|' + '---|' * len(largest),
+              '| real test pairs | | | | | | ' + ' | '.join(f"{real['iou'][c]:.3f}" for c in largest) + ' |']
     for r in recs:
         iou = dict(zip(r['classes'], r['alignment_iou']))
-        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['sampler']} | {r['masks']} | {r['sampling_seed']} | " + ' | '.join(f"{iou[c]:.3f}" for c in largest) + ' |')
+        lines.append(f"| `{Path(r['run']).name}` | {r['seed']} | {r['sampler']} | {r['guidance']} | {r['masks']} | {r['sampling_seed']} | " + ' | '.join(f"{iou[c]:.3f}" for c in largest) + ' |')
     if args.notes: lines += ['', Path(args.notes).read_text().rstrip()]
     atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
@@ -186,6 +196,7 @@ def main():
     s.add_argument('--steps', default='15,25', help='DPM-Solver++ steps, comma-separated (15: the demo sampler; 25: the goal\'s)')
     s.add_argument('--n', type=int, default=500); s.add_argument('--seed', type=int, default=0); s.add_argument('--threads', type=int, default=1)
     s.add_argument('--mask-filter', type=int, default=1, help='`simgen-nb sample --mask-filter K` (odd; default 1: the plain decode)')
+    s.add_argument('--joint-guidance', type=float, default=1.0, help='`simgen-nb sample --joint-guidance S` (a unified run; default 1: plain joint sampling)')
     r = sub.add_parser('report'); r.add_argument('--notes', default=None)
     q = sub.add_parser('real'); q.add_argument('--threads', type=int, default=1)
     f = sub.add_parser('figure'); f.add_argument('run'); f.add_argument('--steps', type=int, default=25)
@@ -197,6 +208,7 @@ def main():
         if any(not 1 <= x <= 1000 for x in args.steps): p.error(f'--steps {args.steps}: each in [1, 1000]')
         if args.n < 2: p.error(f'--n {args.n}: KID needs at least 2 pairs')
         if args.mask_filter < 1 or args.mask_filter % 2 == 0: p.error(f'--mask-filter {args.mask_filter}: an odd window size (1 = off)')
+        if not args.joint_guidance >= 0: p.error(f'--joint-guidance {args.joint_guidance}: a scale >= 0 (1 = plain joint sampling)')
         cmd_score(args)
     elif args.cmd == 'figure': cmd_figure(args)
     elif args.cmd == 'real': cmd_real(args)

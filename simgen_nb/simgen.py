@@ -24,12 +24,13 @@ from .recipes import (RECIPES, recipe_fields, resolve_sampler, is_edm, check_rec
                                vp_target, min_snr_weight, edm_sigma, edm_target)
 from . import recipes
 from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_args, config_from_args, run_train_command, check_resume_flags,
-                             load_run, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
+                             load_run, read_config, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
 __all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
-           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'SimGenPipeline',
-           'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'simgen_config_from_args', 'register_cli']
+           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'joint_guidance_split',
+           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'simgen_config_from_args',
+           'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -251,6 +252,13 @@ def vote_labels(draws: torch.Tensor) -> torch.Tensor:
     if draws.ndim < 2 or draws.dtype.is_floating_point: raise SimGenError(f'vote_labels needs integer labels (k, ...), got {draws.dtype} {tuple(draws.shape)}')
     return torch.mode(draws, dim=0).values
 
+def joint_guidance_split(scale) -> tuple[float, float]:
+    "`joint_guidance` as (image's scale, mask's scale): a number applies to both halves; each a finite number >= 0."
+    pair = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
+    if len(pair) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0 for s in pair):
+        raise SimGenError(f'joint_guidance must be a finite scale >= 0 or a pair (image, mask) of them, got {scale!r}')
+    return float(pair[0]), float(pair[1])
+
 class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     "Sample image + mask pairs from a SimGen U-Net."
     _hub_module = 'simgen_nb.simgen'
@@ -333,7 +341,7 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, batch_size: int = 1, num_inference_steps: int = 50, generator=None, output_type: str = 'pil',
                  return_dict: bool = True, keep_ignore: bool = True, mask=None, image=None, guidance_scale: float = 1.0,
-                 replace: bool | None = None, mask_draws: int = 1, mask_filter: int = 1):
+                 replace: bool | None = None, mask_draws: int = 1, mask_filter: int = 1, joint_guidance=1.0):
         """Generate `batch_size` pairs with `num_inference_steps` steps of the current scheduler; given `mask=` labels,
         images for them (the labels come back unchanged); given `image=`, masks for them (the image comes back unchanged).
         `guidance_scale` mixes the conditional prediction with the one whose given half is at full noise (needs a model
@@ -343,8 +351,13 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
         first draw is the single-draw mask. `mask_filter` (odd window size; default 1: off, the paper's per-pixel decode):
         each generated mask pixel takes the most frequent class in its window (`palette.mode_filter`), which removes the
         decode's speckle; a relabelled pixel's distance is then to its new class's colour (with `mask_draws`, every draw
-        is filtered before the vote)."""
+        is filtered before the vote). `joint_guidance` (joint sampling with a model trained with independent noise;
+        default 1: off): a scale s, or a pair (s_image, s_mask), by which each half's prediction is pushed toward agreement
+        with the other half, u + s (c - u), with c the joint prediction and u the one with the other half at full noise
+        (`joint_guidance_split`); it samples p(image) p(mask_t | image)^s (and the mask's counterpart), one extra network
+        pass per guided half."""
         pal.mode_filter(torch.zeros(1, 1, dtype=torch.long), mask_filter)      # a bad window size fails before any work
+        jg = joint_guidance_split(joint_guidance)
         if mask_filter != 1 and mask is not None:
             raise SimGenError('mask_filter applies to generated masks; with mask= the given labels come back unchanged')
         if mask_draws != 1:
@@ -352,7 +365,8 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
             if isinstance(mask_draws, bool) or int(mask_draws) != mask_draws or mask_draws < 1:
                 raise SimGenError(f'mask_draws must be a positive integer, got {mask_draws!r}')
             kw = dict(batch_size=batch_size, num_inference_steps=num_inference_steps, generator=generator, output_type='pt',
-                      keep_ignore=keep_ignore, image=image, guidance_scale=guidance_scale, replace=replace, mask_filter=mask_filter)
+                      keep_ignore=keep_ignore, image=image, guidance_scale=guidance_scale, replace=replace, mask_filter=mask_filter,
+                      joint_guidance=joint_guidance)
             draws = [self(**kw) for _ in range(int(mask_draws))]
             labels = vote_labels(torch.stack([d.masks for d in draws]))
             agree = torch.stack([d.masks == labels for d in draws]).float()   # the vote's distance: the mean over the draws that agree
@@ -367,6 +381,9 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
         replace = (not self.independent) if replace is None else bool(replace)
         if known is not None and not replace and not self.independent:
             raise SimGenError('this model was trained jointly only (no independent noise levels): condition it with replace=True')
+        if jg != (1.0, 1.0) and (known is not None or not self.independent):
+            raise SimGenError('joint_guidance applies to joint sampling (no mask= or image=; for those, guidance_scale) with a '
+                              'model trained with independent noise levels (independent_noise > 0)')
         if guidance_scale != 1 and (known is None or replace):
             raise SimGenError('guidance_scale needs a given mask= or image= and a model trained with independent noise levels '
                               '(independent_noise > 0), sampled without replacement')
@@ -380,13 +397,18 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
         if known is not None and not replace:                       # the known half as trained: clean, and at full noise (CFG)
             hn = randn_tensor(known.shape, generator=generator, device=dev, dtype=known.dtype)
             (clean, t_clean), (full, t_full) = self._held(known, hn, 'clean'), self._held(known, hn, 'full')
+        if jg != (1.0, 1.0):                                        # each guided half's partner at full noise, one draw per sample
+            hz = torch.zeros((batch_size, 3, size, size), device=dev, dtype=x.dtype)
+            noise = [randn_tensor(hz.shape, generator=generator, device=dev, dtype=hz.dtype) for _ in range(2)]  # both, in order:
+            partner = {h: self._held(hz, n, 'full') for h, s, n in zip(('image', 'mask'), jg, noise) if s != 1}  # the same per half
         for t in self.progress_bar(self.scheduler.timesteps):
             tb = t.reshape(()).expand(batch_size)
             if known is not None and replace:                       # RePaint: the known half forward-noised to the current level
                 n = randn_tensor(known.shape, generator=generator, device=dev, dtype=known.dtype)
                 x[:, k] = self.scheduler.add_noise(known, n, tb)
             inp = self.scheduler.scale_model_input(x, t)
-            if known is None or replace: out = self._denoise(inp, tb, tb)   # epsilon, v or EDM's F: the scheduler knows which
+            if known is None and jg != (1.0, 1.0): out = self._joint_guided(inp, tb, jg, partner)
+            elif known is None or replace: out = self._denoise(inp, tb, tb)   # epsilon, v or EDM's F: the scheduler knows which
             else:
                 inp = inp.clone(); inp[:, k] = clean
                 levels = lambda tk: (tb, tk.to(tb).expand(batch_size)) if half == 'mask' else (tk.to(tb).expand(batch_size), tb)
@@ -404,6 +426,25 @@ class SimGenPipeline(HubPipelineMixin, DiffusionPipeline):
         if half == 'mask': labels, dist = kept.to(labels.device), torch.zeros_like(dist)
         if half == 'image': image = kept.to(image.device)
         return self._output(image, labels, dist, output_type, return_dict)
+
+    def _joint_guided(self, inp, tb, jg, partner):
+        """Joint sampling with `joint_guidance` (s_image, s_mask): one batch holds the joint input and, for each guided half,
+        the input with its partner half at full noise; each guided half gets u + s (c - u)."""
+        B = len(inp)
+        ins, lev_i, lev_m, rows = [inp], [tb], [tb], {}
+        for h, (held, lev) in partner.items():                     # h: the half guided; its partner is replaced
+            u = inp.clone(); lev = lev.to(tb).expand(B)
+            if h == 'image': u[:, 3:] = held; lev_i.append(tb); lev_m.append(lev)
+            else: u[:, :3] = held; lev_i.append(lev); lev_m.append(tb)
+            rows[h] = len(ins); ins.append(u)
+        o = self._denoise(torch.cat(ins), torch.cat(lev_i), torch.cat(lev_m))
+        c, out = o[:B], o[:B].clone()
+        for h, s in zip(('image', 'mask'), jg):
+            if h not in rows: continue
+            ch = slice(0, 3) if h == 'image' else slice(3, 6)
+            u = o[rows[h] * B:(rows[h] + 1) * B, ch]
+            out[:, ch] = u + s * (c[:, ch] - u)
+        return out
 
     def _filtered(self, x, labels, dist, size: int):
         "`labels` after a `size` x `size` mode filter, with each relabelled pixel's distance to its new class's colour."
@@ -472,6 +513,12 @@ def sample_run(run_dir, args) -> Path:
     mask_filter = getattr(args, 'mask_filter', 1)
     if mask_filter != 1 and maps: raise SimGenError('--mask-filter applies to generated masks; with --maps the given masks are written unchanged')
     if mask_filter % 2 == 0: raise SimGenError(f'--mask-filter {mask_filter}: an odd window size (1 = off, 3, 5, ...)')
+    jg = getattr(args, 'joint_guidance', None)
+    if jg is not None:
+        if maps or images: raise SimGenError('--joint-guidance applies to joint sampling; with --maps or --images use --guidance')
+        joint_guidance_split(jg)
+        if not read_config(run_dir)['task'].get('independent_noise'):
+            raise SimGenError(f'--joint-guidance needs a run trained with --independent-noise; {run_dir} was trained jointly only')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
     if args.n < 1 or args.steps < 1 or args.batch_size < 1: raise SimGenError('--n, --steps and --batch-size must be >= 1')
     from simgen_nb.core import check_out
@@ -506,13 +553,15 @@ def sample_run(run_dir, args) -> Path:
             kw['guidance_scale'] = scale
             if images: kw['mask_draws'] = draws
         if mask_filter != 1: kw['mask_filter'] = mask_filter
+        if jg is not None: kw['joint_guidance'] = jg
         res = pipe(batch_size=len(batch), num_inference_steps=args.steps, generator=sample_generators(args.seed, batch),
                    output_type='np', **kw)
         for j, i in enumerate(batch):
             save_pair(out, sample_id(i), (res.images[j] * 255).round().astype(np.uint8), res.masks[j].astype(np.uint8))
     prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
             'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
-            'mode': mode, **({'mask_filter': mask_filter} if mask_filter != 1 else {})}
+            'mode': mode, **({'mask_filter': mask_filter} if mask_filter != 1 else {}),
+            **({'joint_guidance': list(joint_guidance_split(jg))} if jg is not None else {})}
     if given is not None:
         prov.update({'maps' if maps else 'images': str(given), 'split': split,
                      'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})

@@ -24,9 +24,9 @@ __all__ = ['PROFILES', 'CKPT_RE', 'HUB_PIPELINE_FILE', 'SCHEDULERS', 'EDM_SCHEDU
            'SampleRNG', 'global_batch_indices', 'micro_slice', 'EMA', 'checkpoints', 'latest_checkpoint', 'read_config',
            'load_checkpoint_weights', 'load_run', 'hub_pipeline_code', 'pipeline_class_name', 'HubPipelineMixin',
            'write_model_card', 'read_log', 'unwrap', 'Task', 'write_config', 'data_fingerprint', 'lr_factor', 'train',
-           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'scheduler_option',
-           'scheduler_options', 'add_sample_args', 'make_scheduler', 'sample_shard', 'sample_generators', 'sample_id',
-           'finish_sampling', 'register_cli']
+           'add_train_args', 'config_from_args', 'check_resume_flags', 'run_train_command', 'scale_or_pair',
+           'scheduler_option', 'scheduler_options', 'add_sample_args', 'make_scheduler', 'sample_shard',
+           'sample_generators', 'sample_id', 'finish_sampling', 'register_cli']
 
 # %% ../nbs/05_train.ipynb #f6f0ca68
 def enable_cpu_ddp() -> bool:
@@ -704,6 +704,13 @@ def run_train_command(args, task, dataset) -> Path:
     return out
 
 # %% ../nbs/05_train.ipynb #df842842
+def scale_or_pair(s: str) -> float | tuple[float, float]:
+    "`--joint-guidance S` (both halves) or `S_IMAGE,S_MASK`: finite numbers >= 0."
+    parts = s.split(',')
+    if len(parts) not in (1, 2): raise argparse.ArgumentTypeError(f'expected S or S_IMAGE,S_MASK, got {s!r}')
+    v = tuple(nonneg_float(x) for x in parts)
+    return v[0] if len(v) == 1 else v
+
 def scheduler_option(s: str) -> tuple[str, Any]:
     "`KEY=VALUE` of `--scheduler-option`: VALUE parsed as JSON (numbers, true/false, null), else kept as a string; no NaN or infinity."
     key, eq, raw = s.partition('=')
@@ -738,6 +745,9 @@ def add_sample_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument('--mask-filter', type=positive_int, default=1, metavar='K',
                         help="SimGen: relabel each generated mask pixel with the most frequent class in its K x K window "
                              '(odd; removes the decode\'s speckle, erodes structures thinner than K; default 1: off, the per-pixel decode)')
+    parser.add_argument('--joint-guidance', type=scale_or_pair, default=None, metavar='S[,S_MASK]',
+                        help='SimGen joint sampling with a model trained with --independent-noise: push each half toward '
+                             'agreement with the other by S (or the image by S and the mask by S_MASK; default: off, plain joint sampling)')
     parser.add_argument('--split', default=None, help='--maps / mapgen: the split whose maps condition the samples (default train); '
                                                       '--images: the split whose images are segmented (default test)')
     parser.add_argument('--prompts', default=None, help='mapgen: JSON Lines prompts file (default: describe held-out maps)')
@@ -825,6 +835,8 @@ def _sample_cmd(args):
         raise SimGenError(f'--draws applies to SimGen runs sampled with --images; {args.run} is a {cfg["model"]} run')
     if getattr(args, 'mask_filter', 1) != 1 and cfg['model'] != 'simgen':
         raise SimGenError(f'--mask-filter applies to the masks SimGen runs generate; {args.run} is a {cfg["model"]} run')
+    if getattr(args, 'joint_guidance', None) is not None and cfg['model'] != 'simgen':
+        raise SimGenError(f'--joint-guidance applies to SimGen joint sampling; {args.run} is a {cfg["model"]} run')
     mod.sample_run(Path(args.run), args)
     from accelerate import PartialState
     if PartialState().is_main_process:

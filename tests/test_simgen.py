@@ -225,6 +225,30 @@ def test_cli_sample_mask_filter(run, tmp_path):
     assert not (tmp_path/'x').exists() or not any((tmp_path/'x').iterdir())
 
 
+def test_cli_sample_joint_guidance(run, unified, tmp_path):
+    "--joint-guidance S writes what the pipeline draws with joint_guidance=S, records it, and is refused where it cannot apply."
+    urun, data = unified
+    base = ['sample', str(urun), '--n', '3', '--steps', '2', '--scheduler', 'ddim']
+    assert main(base + ['--out', str(tmp_path/'plain')]) == 0
+    assert main(base + ['--joint-guidance', '3,1.5', '--out', str(tmp_path/'g')]) == 0
+    _, pipe = load_run(urun)
+    pipe.scheduler = make_scheduler('ddim', pipe.scheduler.config); pipe.set_progress_bar_config(disable=True)
+    want = pipe(batch_size=3, num_inference_steps=2, generator=sample_generators(0, [0, 1, 2]), output_type='np', joint_guidance=(3.0, 1.5))
+    got = np.stack([read_image(tmp_path/'g'/'images'/f'gen{i:06d}.png') for i in range(3)])
+    assert np.array_equal(got, (want.images * 255).round().astype(np.uint8))
+    assert np.array_equal(np.stack([read_mask(tmp_path/'g'/'masks'/f'gen{i:06d}.png') for i in range(3)]), want.masks)
+    plain = np.stack([read_image(tmp_path/'plain'/'images'/f'gen{i:06d}.png') for i in range(3)])
+    assert not np.array_equal(got, plain)
+    assert read_manifest(tmp_path/'g')['provenance']['joint_guidance'] == [3.0, 1.5]
+    assert 'joint_guidance' not in read_manifest(tmp_path/'plain')['provenance']
+    for bad in ('-1', '1,2,3', 'nan'):                                             # argparse rejects the value itself
+        with pytest.raises(SystemExit) as e: main(base + ['--joint-guidance', bad, '--out', str(tmp_path/'x')])
+        assert e.value.code == 2
+    assert main(base + ['--joint-guidance', '2', '--maps', str(data), '--out', str(tmp_path/'x')]) == 1   # conditional: --guidance
+    assert main(['sample', str(run), '--n', '2', '--steps', '2', '--joint-guidance', '2', '--out', str(tmp_path/'x')]) == 1  # joint-only run
+    assert not (tmp_path/'x').exists() or not any((tmp_path/'x').iterdir())
+
+
 def test_cli_replacement_baseline_on_a_joint_only_run(run, unified, tmp_path):
     _, data = unified
     base = ['sample', str(run), '--n', '2', '--steps', '2', '--scheduler', 'ddim']
