@@ -98,13 +98,14 @@ def cmd_report(args) -> None:
     db = load()
     df = pd.DataFrame(db['records'])
     if df.empty: raise SystemExit('no records: run `score` first')
-    lines = ['# Joint guidance for SimGen joint sampling', '', __doc__.split('\n\n')[1].replace('\n', ' '), '']
+    intro = next(x for x in __doc__.split('\n\n') if x.startswith('RUN is'))
+    lines = ['# Joint guidance for SimGen joint sampling', '', intro.replace('\n', ' '), '']
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for (run, step), g in df.groupby(['run', 'step']):
         base = g[g['guided'] == 'none']
         lines += [f'## `{run}` at step {step}', '', '| guided | scale | sampler | n | KID ± std | alignment mIoU | sampling CPU s |',
                   '|---|---|---|---|---|---|---|']
-        for _, r in g.sort_values(['guided', 'scale']).iterrows():
+        for _, r in g.assign(o=g['guided'] != 'none').sort_values(['o', 'guided', 'scale']).iterrows():
             lines.append(f"| {r['guided']} | {r['scale']:g} | {r['sampler']} | {r['n']} | {r['kid']:.2g} ± {r['kid_std']:.2g} | "
                          f"{r['alignment_miou']:.3f} | {r['sample_cpu_s']:.0f} |")
         lines.append('')

@@ -8,7 +8,7 @@ steps on (a) the real training split and (b) a SimGen run's 500 generated pairs 
 score` drew: DPM-Solver++ 25, sampling seed 0), with segmenter seeds `--seeds`, and scores each on the real **test**
 split. Nothing generated is derived from the test split (the SimGen run trained on the real training split).
 
-    python bench/synthetic_downstream.py RUN [--steps 3000] [--seeds 0,1] [--n 500] [--threads 1]
+    python bench/synthetic_downstream.py RUN [--steps 3000] [--seeds 0,1] [--n 500] [--threads 1] [--joint-guidance S]
 
 Results: `bench/results/synthetic_downstream.{json,md}` (mean ± std over segmenter seeds; one record per RUN and
 budget, kept across calls). Segmenter runs: `runs/demo/segmenters/bench-downstream-*`.
@@ -28,9 +28,14 @@ def main() -> None:
     ap.add_argument('--seeds', default='0,1')
     ap.add_argument('--n', type=int, default=500, help='generated pairs (default 500: the scored set; more are drawn with the same per-sample seeds, so the first 500 are those)')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--joint-guidance', type=float, default=1.0,
+                    help='the set headline_candidate.py drew with --joint-guidance S (a unified run; default 1: plain joint sampling)')
     args = ap.parse_args()
     run, seeds = checked_run(args.run), seed_list(args.seeds)
     if args.steps < 1 or args.n < 1: raise SystemExit('--steps and --n must be >= 1')
+    jg = args.joint_guidance
+    if not jg >= 0: raise SystemExit(f'--joint-guidance {jg}: a scale >= 0')
+    gtag = f'-jointguidance{jg:g}' if jg != 1 else ''
     import numpy as np, torch
     torch.set_num_threads(args.threads)
     from simgen_nb.reproduce import Context
@@ -38,15 +43,17 @@ def main() -> None:
     ctx = Context('demo', ROOT, progress=False)
     ctx.settings = dataclasses.replace(ctx.settings, seg_steps=args.steps)
     real = ctx.datasets()['synthsurg']
-    gen = ctx.runs/'generated'/f'bench-headline-{run.name}-dpmsolver-25'
-    if args.n != 500: gen = ctx.sample(run, f'{gen.name}-n{args.n}', n=args.n, steps=25, scheduler='dpmsolver', seed=0)
+    gen = ctx.runs/'generated'/f'bench-headline-{run.name}-dpmsolver-25{gtag}'
+    if args.n != 500: gen = ctx.sample(run, f'{gen.name}-n{args.n}', n=args.n, steps=25, scheduler='dpmsolver', seed=0,
+                                       **({'joint_guidance': jg} if jg != 1 else {}))
     if not (gen/'manifest.json').is_file():
-        raise SystemExit(f'{gen}: not drawn yet (run `python bench/headline_candidate.py score {args.run} --steps 25` first)')
+        raise SystemExit(f'{gen}: not drawn yet (run `python bench/headline_candidate.py score {args.run} --steps 25'
+                         + (f' --joint-guidance {jg:g}' if jg != 1 else '') + '` first)')
     t0 = time.process_time()
     rare = rare_classes(real, k=3)
     rec = {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'generated': str(gen.relative_to(ROOT)),
-           'seg_steps': args.steps, 'eval_size': ctx.settings.eval_size, 'test': 'real test split', 'rare_classes': rare, 'arms': {}}
-    for arm, data, tag in (('real training split', real, 'real'), ('generated pairs only', gen, run.name + (f'-n{args.n}' if args.n != 500 else ''))):
+           'joint_guidance': jg, 'seg_steps': args.steps, 'eval_size': ctx.settings.eval_size, 'test': 'real test split', 'rare_classes': rare, 'arms': {}}
+    for arm, data, tag in (('real training split', real, 'real'), ('generated pairs only', gen, run.name + gtag + (f'-n{args.n}' if args.n != 500 else ''))):
         res, names = segmenter_arm(ctx, f'bench-downstream-{tag}-{args.steps}', data, seeds, real, rare)
         rec['arms'][arm] = {'pairs': len(json.loads((data/'splits.json').read_text())['train']), **res}
     a, b = rec['arms'].values()
@@ -54,7 +61,7 @@ def main() -> None:
     rec['names'] = names
     rec['cpu_minutes'] = (time.process_time() - t0) / 60
     rec['command'] = 'python bench/synthetic_downstream.py ' + ' '.join(sys.argv[1:])
-    save_results(OUT, f'{run.name}-{args.steps}' + (f'-n{args.n}' if args.n != 500 else ''), rec, report)
+    save_results(OUT, f'{run.name}{gtag}-{args.steps}' + (f'-n{args.n}' if args.n != 500 else ''), rec, report)
 
 
 def checked_run(path) -> Path:
@@ -122,7 +129,8 @@ def report(allr: dict) -> str:
                        'generated pairs only (DPM-Solver++ 25, sampling seed 0; the first 500 are the scored set), scored on the real test split; ± = std over the '
                        'segmenter seeds listed. Rare = mean IoU of the three rarest classes of the real training split. '
                        "E5's arms use 600 steps.",
-                       lambda r, seeds: f"## `{r['run']}`: segmenter {r['seg_steps']:,} steps at {r['eval_size']} px, seeds {seeds}",
+                       lambda r, seeds: f"## `{r['run']}`" + (f" with joint guidance {r['joint_guidance']:g}" if r.get('joint_guidance', 1) != 1 else '')
+                                        + f": segmenter {r['seg_steps']:,} steps at {r['eval_size']} px, seeds {seeds}",
                        ['trained on', 'pairs'], lambda arm, a: f"{arm} | {a['pairs']:,}")
 
 
