@@ -115,6 +115,18 @@ def cmd_report(args) -> None:
             lab = f"{Path(run).name}: {h} guided"
             axes[0].errorbar(gh['scale'], gh['kid'], yerr=gh['kid_std'], marker='o', capsize=2, label=lab)
             axes[1].plot(gh['scale'], gh['alignment_miou'], marker='o', label=lab)
+    if args.reference:                                   # a joint-only arm at the same step and sampler: mean and seed range
+        ref_file, arm = args.reference.split(':')
+        rr = pd.DataFrame(json.loads((ROOT/ref_file).read_text())['records'])
+        steps, samplers = set(df['step']), set(df['sampler'])
+        rr = rr[(rr['arm'] == arm) & rr['step'].isin(steps) & rr['sampler'].isin(samplers)].drop_duplicates(['run', 'step', 'sampler'])
+        if rr.empty: raise SystemExit(f'--reference {args.reference}: no records of that arm at steps {sorted(steps)}')
+        for ax, col in zip(axes, ('kid', 'alignment_miou')):
+            ax.axhline(rr[col].mean(), color='k', ls='--', lw=1, label=f'joint-only {arm} ({rr["seed"].nunique()} seeds, mean)')
+            ax.axhspan(rr[col].min(), rr[col].max(), color='k', alpha=0.1)
+        lines += [f"Reference (dashed line, band = range over seeds): the joint-only arm `{arm}` of `{ref_file}` at the same step "
+                  f"and sampler: alignment {', '.join(f'{v:.3f}' for v in rr['alignment_miou'])}, KID "
+                  f"{', '.join(f'{v:.2g}' for v in rr['kid'])} (seeds {', '.join(str(int(x)) for x in rr['seed'])}).", '']
     for ax, yl in zip(axes, ('KID[segmenter] vs real test', 'alignment mIoU (judge)')):
         ax.set_xlabel('joint guidance scale s (1 = plain joint sampling)'); ax.set_ylabel(yl); ax.grid(alpha=0.3); ax.legend(fontsize=7)
     fig.suptitle('SimGen joint guidance (EDM DPM-Solver++, study judge)'); fig.tight_layout()
@@ -135,6 +147,8 @@ def main() -> None:
     s.add_argument('--threads', type=int, default=1); s.add_argument('--kid-subsets', type=int, default=100)
     s.add_argument('--data', default=str(ROOT/'data'/'synthsurg-demo')); s.add_argument('--judge', default=str(ROOT/'runs'/'study'/'judge'))
     r = sub.add_parser('report'); r.add_argument('--notes', default=None)
+    r.add_argument('--reference', default='bench/results/headline_budget.json:edm-lr1e-3-8k',
+                   help='FILE:ARM, a joint-only arm of a convergence-style results file drawn as a reference (default: the 8,000-step arm)')
     r.add_argument('--figure', default=str(ROOT/'figures'/'demo'/'joint_guidance.png'))
     a = p.parse_args()
     {'score': cmd_score, 'report': cmd_report}[a.cmd](a)
