@@ -66,7 +66,9 @@ def judge(gen_pairs, classes, args, tag):
             'alignment_miou': m[al]['miou'], 'n': n}
 
 
-def generate(run, sampler, steps, n, seed=1000):
+def generate(run, sampler, steps, n, seed=1000, **pipe_kwargs):
+    "n pairs (uint8 image, labels) from the run's `sampler` with `steps` steps (per-sample generators keyed (seed, index)); "
+    "`pipe_kwargs` go to the pipeline call (e.g. joint_guidance). Returns (pairs, the run's class table)."
     import numpy as np
     from simgen_nb.train import load_run, make_scheduler, sample_generators
     _, pipe = load_run(run, device='cpu')
@@ -75,7 +77,7 @@ def generate(run, sampler, steps, n, seed=1000):
     pairs, bs = [], 50
     for s in range(0, n, bs):
         idx = list(range(s, min(n, s + bs)))
-        o = pipe(batch_size=len(idx), num_inference_steps=steps, generator=sample_generators(seed, idx), output_type='np')
+        o = pipe(batch_size=len(idx), num_inference_steps=steps, generator=sample_generators(seed, idx), output_type='np', **pipe_kwargs)
         pairs += [((o.images[j] * 255).round().astype(np.uint8), o.masks[j]) for j in range(len(idx))]
     return pairs, dict(pipe.config.classes)
 

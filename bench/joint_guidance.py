@@ -38,23 +38,6 @@ def scale_pair(half: str, s: float) -> tuple[float, float]:
     return {'both': (s, s), 'image': (s, 1.0), 'mask': (1.0, s)}[half]
 
 
-def generate(run: Path, jg: tuple[float, float], steps: int, n: int, seed: int):
-    "n pairs (uint8 image, labels) from the run's EDM DPM-Solver++ with `joint_guidance` jg, and the run's class table."
-    import numpy as np
-    from simgen_nb.train import load_run, make_scheduler, sample_generators
-    _, pipe = load_run(run, device='cpu')
-    if not pipe.independent: raise SystemExit(f'{run}: trained jointly only; joint guidance needs --independent-noise')
-    pipe.scheduler = make_scheduler('dpmsolver', pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    pairs, bs = [], 50
-    for s in range(0, n, bs):
-        idx = list(range(s, min(n, s + bs)))
-        o = pipe(batch_size=len(idx), num_inference_steps=steps, generator=sample_generators(seed, idx), output_type='np',
-                 joint_guidance=jg)
-        pairs += [((o.images[j] * 255).round().astype(np.uint8), o.masks[j]) for j in range(len(idx))]
-    return pairs, dict(pipe.config.classes)
-
-
 def cmd_score(args) -> None:
     import torch, yaml
     run = Path(args.run).resolve()
@@ -80,7 +63,7 @@ def cmd_score(args) -> None:
             key = dict(run=name, step=step, joint_guidance=list(jg), sampler=f'dpmsolver-{args.steps}', n=args.n, seed=args.seed)
             if any(all(r.get(k) == v for k, v in key.items()) for r in load()['records']): print(f'{key}: scored already'); continue
             t0 = time.process_time()
-            pairs, classes = generate(run, jg, args.steps, args.n, args.seed)
+            pairs, classes = convergence.generate(run, 'dpmsolver', args.steps, args.n, args.seed, joint_guidance=jg)
             gen_cpu = time.process_time() - t0
             q = convergence.judge(pairs, classes, argparse.Namespace(data=args.data, judge=args.judge, kid_subsets=args.kid_subsets),
                                   f'{name} joint_guidance {jg}')

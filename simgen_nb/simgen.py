@@ -516,7 +516,7 @@ def sample_run(run_dir, args) -> Path:
     jg = getattr(args, 'joint_guidance', None)
     if jg is not None:
         if maps or images: raise SimGenError('--joint-guidance applies to joint sampling; with --maps or --images use --guidance')
-        joint_guidance_split(jg)
+        jg = joint_guidance_split(jg)
         if not read_config(run_dir)['task'].get('independent_noise'):
             raise SimGenError(f'--joint-guidance needs a run trained with --independent-noise; {run_dir} was trained jointly only')
     if getattr(args, 'prompts', None): raise SimGenError('--prompts applies to map-generator runs; this run is a SimGen model')
@@ -561,7 +561,7 @@ def sample_run(run_dir, args) -> Path:
     prov = {'generator': 'simgen', 'run': str(Path(run_dir).resolve()), 'sampler': args.scheduler, **({'scheduler_options': opts} if opts else {}), 'steps': args.steps,
             'guidance': guidance if given is None else scale, 'seed': args.seed, 'n': args.n, 'palette': pipe.config.palette_kind,
             'mode': mode, **({'mask_filter': mask_filter} if mask_filter != 1 else {}),
-            **({'joint_guidance': list(joint_guidance_split(jg))} if jg is not None else {})}
+            **({'joint_guidance': list(jg)} if jg is not None else {})}
     if given is not None:
         prov.update({'maps' if maps else 'images': str(given), 'split': split,
                      'conditioning': 'independent noise levels' if pipe.independent else 'replacement'})
