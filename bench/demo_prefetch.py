@@ -20,8 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 
 # the notebooks' parameters that change what is trained or sampled (their defaults in nbs/experiments/)
-GUIDANCE = 1.5            # E3, E5, E7 map guidance; E1's chain_guidance
+GUIDANCE = 1.5            # E3, E5, E7 map guidance (CASDM; the unified model's masks); E1's chain_guidance
+UNIFIED_MAP_GUIDANCE = 1.0   # E7: the unified model's mask -> image guidance
 INDEPENDENT_NOISE = 0.25  # E7
+JOINT_GUIDANCE = 1.5      # E7: the unified model's joint pairs, also drawn with joint guidance
 MASK_DRAWS = 5            # E7: masks drawn per test image (their vote)
 CASDM_RECIPES = ('paper', 'edm')   # E7's CASDM arms
 PALETTES = ('cfl', 'random', 'grayscale')               # E1
@@ -36,7 +38,7 @@ def arm_name(S, model: str, base: str, seed: int) -> str:
 
 def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set[str] | None = None) -> list[dict]:
     "Every job as {'id', 'deps', 'call', 'args', 'kwargs'}, in priority order (seed by seed)."
-    from simgen_nb.reproduce import SETTINGS, e7_arms, mask_vote_set
+    from simgen_nb.reproduce import SETTINGS, e7_arms, mask_vote_set, joint_guided_set
     S = SETTINGS[profile]
     seeds = list(S.seeds) if seeds is None else seeds
     name = 'synthsurg'
@@ -88,8 +90,10 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
         u, j = e7[seed]['unified']['run'], e7[seed]['joint-only']['run']
         job(f'sample:{u}', 'sample', run(u), u, seed=seed, deps=[f'train:{u}'])
         job(f'sample:{j}', 'sample', run(j), j, seed=seed, deps=[f'train:{j}'])   # (E1's set where it is E1's arm: listed once)
+        g = joint_guided_set(u, JOINT_GUIDANCE)
+        job(f'sample:{g}', 'sample', run(u), g, seed=seed, joint_guidance=f'{JOINT_GUIDANCE:g}', deps=[f'train:{u}'])
         job(f'sample:E7-maps-{u}', 'sample', run(u), f'E7-maps-{u}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
-            guidance=GUIDANCE, deps=[f'train:{u}', 'maps:heldout'])
+            guidance=UNIFIED_MAP_GUIDANCE, deps=[f'train:{u}', 'maps:heldout'])
         job(f'sample:E7-maps-{j}', 'sample', run(j), f'E7-maps-{j}', n='n_maps', seed=seed, maps=gen(f'heldout-maps-{name}'),
             deps=[f'train:{j}', 'maps:heldout'])
         for rec in CASDM_RECIPES:

@@ -11,8 +11,8 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
            'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'e7_casdm_run',
-           'e7_run', 'e7_arms', 'mask_vote_set', 'mask_set_scores', 'profile_recipe', 'summarize', 'mean_pm_std',
-           'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
+           'e7_run', 'e7_arms', 'mask_vote_set', 'joint_guided_set', 'mask_set_scores', 'profile_recipe', 'summarize',
+           'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +316,13 @@ def mask_vote_set(run_name: str, draws: int) -> str:
     "The generated set of E7's image -> mask job for run `run_name`: masks for the real test images, the vote of `draws` (1: one draw)."
     if draws < 1: raise SimGenError(f'mask draws must be >= 1, got {draws!r}')
     return f'E7-images-vote{draws}-{run_name}' if draws > 1 else f'E7-images-{run_name}'
+
+def joint_guided_set(run_name: str, scale) -> str:
+    """The generated set of E7's joint pairs from unified run `run_name` sampled with joint guidance `scale` (a number, or
+    (image, mask) scales; `SimGenPipeline(joint_guidance=...)`); the unguided set keeps the run's name."""
+    from simgen_nb.simgen import joint_guidance_split
+    si, sm = joint_guidance_split(scale)
+    return f'E7-joint-jg{si:g}-{run_name}' if si == sm else f'E7-joint-jg{si:g}_{sm:g}-{run_name}'
 
 
 # %% ../nbs/11_reproduce.ipynb #4c204c04
