@@ -29,8 +29,8 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
 # %% auto #0
 __all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
            'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'joint_guidance_split',
-           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'simgen_config_from_args',
-           'register_cli']
+           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'attention_list',
+           'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -578,7 +578,8 @@ def sample_run(run_dir, args) -> Path:
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
 _SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int,
-                'independent_noise': float, 'block_out_channels': tuple, 'layers_per_block': int}
+                'independent_noise': float, 'block_out_channels': tuple, 'layers_per_block': int,
+                'attention_resolutions': tuple}
 
 def channel_list(s: str) -> tuple:
     "An argparse `type` for a U-Net's channels per level: comma-separated positive integers, e.g. `32,64,128,256`."
@@ -587,10 +588,24 @@ def channel_list(s: str) -> tuple:
     if not out or min(out) < 1: raise argparse.ArgumentTypeError(f'channels must be positive integers, got {s!r}')
     return out
 
+def attention_list(s: str) -> tuple:
+    "An argparse `type` for where a U-Net attends: comma-separated feature-map sizes in px, e.g. `16,8`, or `none`."
+    if s.strip().lower() == 'none': return ()
+    try: out = tuple(int(r) for r in s.split(','))
+    except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated feature-map sizes in px or 'none', got {s!r}") from None
+    if min(out) < 1 or len(set(out)) != len(out): raise argparse.ArgumentTypeError(f'sizes must be distinct positive integers, got {s!r}')
+    return out
+
 def simgen_config_from_args(args, profile: str, saved: dict | None) -> SimGenConfig:
     "The SimGenConfig for parsed flags: the saved one on resume (flags must agree), else the profile's."
     over = {k: getattr(args, k, None) for k in _SIMGEN_FLAGS if getattr(args, k, None) is not None}
-    if saved is None: return SimGenConfig.for_profile(profile, **over)
+    if saved is None:
+        cfg = SimGenConfig.for_profile(profile, **over)
+        sizes = cfg.unet_spec().resolutions()
+        if 'attention_resolutions' in over and not set(cfg.attention_resolutions) <= set(sizes):   # a size the network lacks would attend nowhere
+            raise SimGenError(f"--attention-resolutions {','.join(map(str, cfg.attention_resolutions))}: this network's feature maps are "
+                              f"{', '.join(map(str, sizes))} px (at image size {cfg.image_size}); choose among them, or 'none'")
+        return cfg
     saved = {k: v for k, v in saved.items() if k != 'classes'}
     cfg = SimGenConfig(**saved)
     check_resume_flags(args.out, cfg, over)
@@ -624,4 +639,6 @@ def register_cli(commands):
     p.add_argument('--block-out-channels', type=channel_list, default=None, metavar='C1,C2,...',
                    help="the U-Net's channels per resolution level, multiples of its norm groups (default: the profile's network)")
     p.add_argument('--layers-per-block', type=int_range(1), default=None, help="residual blocks per level (default: the profile's)")
+    p.add_argument('--attention-resolutions', type=attention_list, default=None, metavar='R1,R2,...|none',
+                   help="feature-map sizes (px) whose blocks get self-attention, or 'none' (default: the profile's, 8)")
     p.set_defaults(func=_train_cmd)
