@@ -227,8 +227,8 @@ DEMO_BUDGET = {
     'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
     'E7 unified and joint-only SimGen (2 seeds each, 2,000 steps at lr 1e-3)': 24,
     'E7 CASDM at the unified arms\' minutes (2 recipes x 2 seeds, 900 steps at lr 1e-3)': 23,
-    'sampling (25 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25 for 23 sets)': 54,
-    'E7 image -> mask votes (4 more draws of its 4 test-image sets; one draw: 4 / 2.2 job minutes, unified / replacement)': 25,
+    'sampling (27 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25 for 23 sets; E7\'s 2 joint-guided sets 5)': 59,
+    'E7 image -> mask votes (4 more draws of its 4 test-image sets; 45.6 job minutes for all 5 draws, 2026-12-03)': 19,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; 68 one-thread minutes)': 34,
     'scoring, tables and figures (estimate)': 15,
 }
