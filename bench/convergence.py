@@ -94,6 +94,7 @@ def train_to(run, recipe, seed, step, total, args):
                + (['--warmup-steps', str(args.warmup)] if args.warmup is not None else []) \
                + (['--block-out-channels', args.block_out_channels] if args.block_out_channels else []) \
                + (['--layers-per-block', str(args.layers_per_block)] if args.layers_per_block else []) \
+               + (['--attention-resolutions', args.attention_resolutions] if args.attention_resolutions else []) \
                + (['--mask-weight', str(args.mask_weight)] if args.mask_weight is not None else []) \
                + (['--independent-noise', str(args.independent_noise)] if args.independent_noise else [])
     env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads), 'HF_HUB_OFFLINE': '1'}
@@ -140,6 +141,7 @@ def cmd_run(args):
                     rec = {'run': name, 'recipe': recipe, 'arm': f'{recipe}{tag}', 'seed': seed, 'step': p, 'batch_size': args.batch_size,
                            'lr': args.lr, 'warmup': args.warmup, **({'block_out_channels': args.block_out_channels} if args.block_out_channels else {}),
                            **({'layers_per_block': args.layers_per_block} if args.layers_per_block else {}),
+                           **({'attention_resolutions': args.attention_resolutions} if args.attention_resolutions else {}),
                            **({'mask_weight': args.mask_weight} if args.mask_weight is not None else {}),
                            **({'independent_noise': args.independent_noise} if args.independent_noise else {}), 'train_cpu_s': None if cpu_total is None else round(cpu_total, 1), 'train_wall_s': state.get('seconds'),
                            'threads': args.threads, 'sampler': spec, 'sample_s': round(time.time() - t0, 1), **q}
@@ -329,6 +331,8 @@ def main():
     r.add_argument('--warmup', type=int, default=None)
     r.add_argument('--block-out-channels', default=None, help="the U-Net's channels per level (default: the demo network; with --tag, an arm of its own)")
     r.add_argument('--layers-per-block', type=int, default=None, help="residual blocks per level (default: the demo network's)")
+    r.add_argument('--attention-resolutions', default=None,
+                   help="feature-map sizes (px) where the U-Net attends, e.g. 16,8 or none (default: the demo network's, 8; with --tag, an arm of its own)")
     r.add_argument('--mask-weight', type=float, default=None, help='w in (L_image + w L_mask) / (1 + w) (default: 1, the profile\'s; with --tag, an arm of its own)')
     r.add_argument('--independent-noise', type=float, default=None,
                    help='fraction of each batch whose halves get separate noise levels (a unified model; with --tag, an arm of its own)')

@@ -9,10 +9,13 @@ ratio is the goal's. The demo's own headline run is scored the same way first: i
     python bench/headline_candidate.py score RUN [RUN ...] [--steps 15,25] [--threads 1] [--mask-filter 3] [--joint-guidance S]
     python bench/headline_candidate.py report [--notes NOTES.md]   # bench/results/headline_candidate.{json,md}
     python bench/headline_candidate.py real                           # the real pairs under the judge as it is now
+    python bench/headline_candidate.py restore                        # re-seed the records from the committed JSON
     python bench/headline_candidate.py figure RUN [--steps 25] [--out PNG]  # 8 of its scored pairs (figures/demo/headline_candidate_samples.png)
 
 Generated sets go to `runs/demo/generated/bench-headline-<run>-dpmsolver-<steps>` (reused when made with the same
-inputs, as the demo's are), records to `runs/demo/bench-headline/`.
+inputs, as the demo's are), records to `runs/demo/bench-headline/`. Runs do not always outlive a machine: `restore`
+writes the committed report's records (`bench/results/headline_candidate.json`) back there, so a later `report` keeps
+the earlier rows beside the new ones (a record already there is left alone).
 """
 from __future__ import annotations
 import argparse, json, sys, time
@@ -37,12 +40,15 @@ def describe(run: Path, cfg: dict) -> dict:
     return {'run': str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), 'steps_trained': int(last['step']),
             **{k: t[k] for k in ('steps', 'lr', 'warmup_steps', 'ema_decay', 'batch_size', 'seed')},
             **{k: task[k] for k in ('recipe', 'palette', 'image_size', 'layers_per_block')}, 'block_out_channels': list(task['block_out_channels']),
+            'attention_resolutions': list(task.get('attention_resolutions', [8])),
             'independent_noise': task.get('independent_noise', 0.0)}
 
 
 def network(r: dict) -> str:
-    "The U-Net's size in a record: channels per level, and blocks per level when more than one."
-    return ','.join(map(str, r['block_out_channels'])) + (f" x{r['layers_per_block']}" if r['layers_per_block'] > 1 else '')
+    "The U-Net in a record: channels per level, blocks per level when more than one, where it attends when not at 8 px only."
+    attn = r.get('attention_resolutions', [8])   # records before the flag: the demo network's (8 px)
+    return ','.join(map(str, r['block_out_channels'])) + (f" x{r['layers_per_block']}" if r['layers_per_block'] > 1 else '') \
+        + ('' if list(attn) == [8] else f" attn {','.join(map(str, attn)) or 'none'}")
 
 
 def masks(r: dict) -> str:
@@ -109,6 +115,31 @@ def cmd_real(args) -> None:
     rec = {'alignment': sc['alignment'], 'kid_floor': sc['kid'], 'kid_floor_std': sc['kid_std'], 'n_real': sc['n'],
            'judge': ctx.judge_note('synthsurg')}
     atomic_write_text(REAL, json.dumps(rec, indent=1) + '\n'); print(json.dumps(rec, indent=1))
+
+
+DERIVED = ('alignment_ratio', 'alignment_goal', 'kid_ratio_to_floor', 'kid_goal', 'network', 'masks', 'guidance')
+
+
+def record_key(r: dict) -> str:
+    "A record's file name under RECORDS (as `score` names it)."
+    mf, jg = r.get('mask_filter', 1), r.get('joint_guidance', 1.0)
+    return (f"{Path(r['run']).name}-{r['sampler']}-seed{r['sampling_seed']}" + (f'-mf{mf}' if mf != 1 else '')
+            + (f'-jg{jg:g}' if jg != 1 else ''))
+
+
+def cmd_restore(args) -> None:
+    "Write the committed report's records back to RECORDS (the report's own columns dropped); existing records are kept."
+    from simgen_nb.core import atomic_write_text
+    recs = json.loads(OUT.with_suffix('.json').read_text())['records']
+    wrote = 0
+    for r in recs:
+        r = {k: v for k, v in r.items() if k not in DERIVED}
+        if r.get('mask_filter') is None and r.get('masks', 'decode') != 'decode': raise SystemExit(f'cannot tell the mask filter of {r}')
+        key = record_key(r)
+        if (RECORDS/f'{key}.json').exists(): continue
+        RECORDS.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(RECORDS/f'{key}.json', json.dumps(r, indent=1) + '\n'); wrote += 1
+    print(f'restored {wrote} of {len(recs)} records to {RECORDS}')
 
 
 def cmd_report(args) -> None:
@@ -199,6 +230,7 @@ def main():
     s.add_argument('--joint-guidance', type=float, default=1.0, help='`simgen-nb sample --joint-guidance S` (a unified run; default 1: plain joint sampling)')
     r = sub.add_parser('report'); r.add_argument('--notes', default=None)
     q = sub.add_parser('real'); q.add_argument('--threads', type=int, default=1)
+    sub.add_parser('restore')
     f = sub.add_parser('figure'); f.add_argument('run'); f.add_argument('--steps', type=int, default=25)
     f.add_argument('--out', default=str(ROOT/'figures'/'demo'/'headline_candidate_samples.png'))
     args = p.parse_args()
@@ -212,6 +244,7 @@ def main():
         cmd_score(args)
     elif args.cmd == 'figure': cmd_figure(args)
     elif args.cmd == 'real': cmd_real(args)
+    elif args.cmd == 'restore': cmd_restore(args)
     else: cmd_report(args)
 
 
