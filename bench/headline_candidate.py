@@ -79,7 +79,7 @@ def cmd_score(args) -> None:
     for run in runs:
         for steps in args.steps:
             mf, jg = args.mask_filter, args.joint_guidance
-            key = f'{run.name}-dpmsolver-{steps}-seed{args.seed}' + (f'-mf{mf}' if mf != 1 else '') + (f'-jg{jg:g}' if jg != 1 else '')
+            key = record_key({'run': run.name, 'sampler': f'dpmsolver-{steps}', 'sampling_seed': args.seed, 'mask_filter': mf, 'joint_guidance': jg})
             if (RECORDS/f'{key}.json').exists(): print(f'{key}: scored already'); continue
             t0 = time.process_time()
             gen = ctx.sample(run, f'bench-headline-{run.name}-dpmsolver-{steps}' + (f'-seed{args.seed}' if args.seed else '')
