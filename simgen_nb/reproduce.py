@@ -256,11 +256,14 @@ SETTINGS = {
 }
 
 # %% ../nbs/11_reproduce.ipynb #14fa7d86
-def unified_base(name: str, independent_noise: float) -> str:
+def unified_base(name: str, independent_noise: float, shares=None) -> str:
     """The base run name of E7's unified SimGen arm on data set `name`: it says the fraction of each batch trained with
-    independent noise levels (percent), so arms of two fractions never share a run folder (`Context.arm` adds seed and budget)."""
+    independent noise levels (percent) and, unless they are equal, the `independent_shares` (clean, full noise, second
+    draw), so arms of two recipes never share a run folder (`Context.arm` adds seed and budget)."""
+    from simgen_nb.simgen import check_shares, equal_shares
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
-    return f'simgen-unified{round(independent_noise * 100)}-{name}'
+    sh = '' if shares is None or equal_shares(check_shares(shares)) else '-shares' + '_'.join(f'{s:g}' for s in check_shares(shares))
+    return f'simgen-unified{round(independent_noise * 100)}{sh}-{name}'
 
 def e7_casdm_run(name: str, seed: int, recipe: str, steps: int, lr: float | None = None) -> str:
     """The run name of E7's CASDM arm (camse+casp) on data set `name` trained for the unified arm's minutes (`steps`)
@@ -273,15 +276,20 @@ def e7_run(base: str, seed: int, steps: int | None, lr: float | None) -> str:
     return f'{base}-s{seed}' + (f'-{steps}' if steps is not None else '') + (f'-lr{lr:g}' if lr is not None else '')
 
 def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_noise: float,
-            casdm_recipes=('paper', 'edm')) -> dict[str, dict]:
+            casdm_recipes=('paper', 'edm'), independent_shares=None) -> dict[str, dict]:
     """E7's trained arms on data set `name` (folder `path`) at `seed`, as {arm: {'run': run name, 'call': Context method,
     'args', 'kwargs'}}: E7 and `bench/demo_prefetch.py` make these calls. Arms: 'unified' (independent noise levels on
-    `independent_noise` of each batch), 'joint-only' and 'CASDM (<recipe>)' (camse+casp) per recipe.
+    `independent_noise` of each batch, the other half's level drawn by `independent_shares`; None: thirds), 'joint-only'
+    and 'CASDM (<recipe>)' (camse+casp) per recipe.
     With the profile's `e7_steps` or `e7_lr`, E7 trains its own unified and joint-only arms at those (`e7_run` names);
     without, the unified arm is an ablation arm and the joint-only arm is E1's CFL arm. CASDM gets the unified arms'
     training minutes at the measured step costs (`e7_casdm_run`), or, where no SimGen budget is set, E3's arm."""
     from simgen_nb.casdm import CASDM_PROFILE_RECIPE
-    uni, own = unified_base(name, independent_noise), CASDM_PROFILE_RECIPE.get(profile)
+    uni, own = unified_base(name, independent_noise, independent_shares), CASDM_PROFILE_RECIPE.get(profile)
+    from simgen_nb.simgen import check_shares, equal_shares
+    ind = {'independent_noise': independent_noise}
+    if independent_shares is not None and not equal_shares(check_shares(independent_shares)):   # `simgen-nb train --independent-shares`
+        ind['independent_shares'] = ','.join(f'{s:g}' for s in check_shares(independent_shares))
     lr = {'lr': S.e7_lr} if S.e7_lr is not None else {}
     steps = S.e7_steps or S.ablation_for('simgen') or S.steps_for('simgen')
     def arm_run(model, base):   # the run name `Context.arm` gives
@@ -292,13 +300,13 @@ def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_n
     # profile's 500 would be more than half of a 900-step CASDM run, whose rate would then barely reach its peak)
     warm = lambda n: {'warmup_steps': n // 4} if mine and n else {}
     if mine:
-        for arm, base, extra in (('unified', uni, {'independent_noise': independent_noise}), ('joint-only', f'simgen-cfl-{name}', {})):
+        for arm, base, extra in (('unified', uni, ind), ('joint-only', f'simgen-cfl-{name}', {})):
             run = e7_run(base, seed, steps, S.e7_lr)
             out[arm] = {'run': run, 'call': 'train', 'args': ['simgen', path, run],
                         'kwargs': dict(seed=seed, steps=steps, palette='cfl', **extra, **lr, **warm(steps))}
     else:
         out['unified'] = {'run': arm_run('simgen', uni), 'call': 'arm', 'args': ['simgen', path, uni, seed],
-                          'kwargs': dict(palette='cfl', independent_noise=independent_noise)}
+                          'kwargs': dict(palette='cfl', **ind)}
         out['joint-only'] = {'run': arm_run('simgen', f'simgen-cfl-{name}'), 'call': 'simgen_arm', 'args': [path, name, 'cfl', seed], 'kwargs': {}}
     for rec in casdm_recipes:
         if steps:   # the unified arms' minutes at the measured step costs, not E3's budget

@@ -27,10 +27,10 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
                              load_run, read_config, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'make_class_palette', 'joint_sample', 'split_joint',
-           'SimGenTask', 'recipe_card', 'split_levels', 'SimGenPipelineOutput', 'vote_labels', 'joint_guidance_split',
-           'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run', 'channel_list', 'attention_list',
-           'simgen_config_from_args', 'register_cli']
+__all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'check_shares', 'make_class_palette', 'joint_sample',
+           'split_joint', 'SimGenTask', 'recipe_card', 'equal_shares', 'split_levels', 'SimGenPipelineOutput',
+           'vote_labels', 'joint_guidance_split', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
+           'channel_list', 'share_list', 'attention_list', 'simgen_config_from_args', 'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -42,6 +42,7 @@ class SimGenConfig:
     palette_seed: int = 0                 # for the 'random' palette
     mask_weight: float = 1.0              # w in (L_img + w L_mask) / (1 + w)
     independent_noise: float = 0.0        # fraction of each batch whose image and mask halves get separate noise levels
+    independent_shares: tuple = (1.0, 1.0, 1.0)   # the other half's level there: weights of clean, full noise, a second draw
     recipe: str = 'paper'                 # a key of RECIPES (simgen_nb.recipes): parameterisation, noise schedule, loss weighting, samplers
     prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction' (VP recipes; EDM's network is its F, diffusers' 'epsilon')
     num_train_timesteps: int = 1000
@@ -72,6 +73,7 @@ class SimGenConfig:
         if self.mask_weight < 0: raise SimGenError(f'mask_weight must be >= 0, got {self.mask_weight}')
         if not 0 <= self.independent_noise <= 1:
             raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
+        self.independent_shares = check_shares(self.independent_shares)
 
     @property
     def is_edm(self) -> bool: return is_edm(self.recipe)
@@ -96,6 +98,15 @@ class SimGenConfig:
     def unet_spec(self) -> UNetSpec:
         return UNetSpec(self.image_size, self.block_out_channels, self.layers_per_block, self.attention_resolutions,
                         self.norm_num_groups, dropout=self.dropout)
+
+def check_shares(shares) -> tuple:
+    """`independent_shares` as a tuple of 3 floats (clean, full noise, second draw): each finite and >= 0, their sum > 0
+    (weights, not probabilities: (2, 1, 0) and (4, 2, 0) draw alike)."""
+    try: out = tuple(float(s) for s in shares)
+    except (TypeError, ValueError): out = ()
+    if len(out) != 3 or not all(math.isfinite(s) and s >= 0 for s in out) or sum(out) <= 0:
+        raise SimGenError(f'independent_shares must be 3 weights >= 0 (clean, full noise, second draw) with a positive sum, got {shares!r}')
+    return out
 
 # The recipe each profile trains unless told otherwise. `edm` for smoke and demo: in the convergence study
 # (bench/results/convergence.md) it led at every point on KID and alignment. `paper` keeps the paper's recipe, so its
@@ -154,7 +165,7 @@ class SimGenTask(Task):
         noise = rng.randn(*x0.shape[1:])
         if c.independent_noise:
             ti, tm, on_i, on_m = split_levels(t, rng.randint(c.num_train_timesteps), rng.rand(3), c.independent_noise,
-                                              0, c.num_train_timesteps - 1)
+                                              0, c.num_train_timesteps - 1, c.independent_shares)
             halves = [self._vp_half(x0[:, s], noise[:, s], tt) for s, tt in ((slice(0, 3), ti), (slice(3, 6), tm))]
             xt, target = torch.cat([h[0] for h in halves], 1), torch.cat([h[1] for h in halves], 1)
             w = torch.stack([halves[0][2] * on_i.to(x0.device), halves[1][2] * on_m.to(x0.device)], 1)
@@ -183,7 +194,7 @@ class SimGenTask(Task):
         n = rng.randn(*x0.shape[1:]).to(x0.device)
         if c.independent_noise:                 # a sigma per half: (B, 6, 1, 1); c_noise and the weight (B, 2)
             si, sm, on_i, on_m = split_levels(sigma, edm_sigma(rng, c.p_mean, c.p_std).to(x0.device), rng.rand(3),
-                                              c.independent_noise, c.sigma_min, c.sigma_max)
+                                              c.independent_noise, c.sigma_min, c.sigma_max, c.independent_shares)
             s = torch.cat([si.view(-1, 1, 1, 1).expand(-1, 3, 1, 1), sm.view(-1, 1, 1, 1).expand(-1, 3, 1, 1)], 1)
             cn = torch.stack([self.scheduler.precondition_noise(si), self.scheduler.precondition_noise(sm)], 1)
             w = torch.stack([on_i, on_m], 1).to(x0.device)
@@ -219,17 +230,28 @@ class SimGenTask(Task):
 
 def recipe_card(config: SimGenConfig) -> dict:
     "What the pipeline records of the recipe (checked against its scheduler before sampling): `recipes.recipe_card` and the independent noise."
-    return {**recipes.recipe_card(config), 'independent_noise': config.independent_noise}
+    card = {**recipes.recipe_card(config), 'independent_noise': config.independent_noise}
+    if not equal_shares(config.independent_shares): card['independent_shares'] = list(config.independent_shares)
+    return card
 
-def split_levels(main: torch.Tensor, other: torch.Tensor, draw: torch.Tensor, fraction: float, clean, full):
+def equal_shares(shares) -> bool:
+    "Whether `independent_shares` weighs clean, full noise and a second draw alike (the default thirds)."
+    return shares[0] == shares[1] == shares[2]
+
+def split_levels(main: torch.Tensor, other: torch.Tensor, draw: torch.Tensor, fraction: float, clean, full, shares=(1, 1, 1)):
     """Per-sample noise levels of the (image, mask) halves, and whether each half's loss counts (float 0/1).
     `main` (B,) is the joint draw, `other` (B,) a second independent draw, `draw` (B, 3) uniform. A sample is
     independent when draw[:, 0] < `fraction`; then one half (the mask when draw[:, 1] < 1/2, else the image)
-    takes, by thirds of draw[:, 2], the `clean` level (its loss does not count: there is nothing to predict),
-    the `full` noise level, or `other`; the rest of the batch is joint (both halves at `main`)."""
+    takes, by thirds of draw[:, 2] (by `shares`, weights of the three, when given), the `clean` level (its loss does
+    not count: there is nothing to predict), the `full` noise level, or `other`; the rest of the batch is joint (both
+    halves at `main`)."""
     draw = draw.to(main.device)
     indep, on_mask = draw[:, 0] < fraction, draw[:, 1] < 0.5
-    kind = (draw[:, 2] * 3).floor().clamp(max=2)             # 0: clean, 1: full noise, 2: the independent draw
+    if equal_shares(shares): kind = (draw[:, 2] * 3).floor().clamp(max=2)   # 0: clean, 1: full noise, 2: the independent draw
+    else:
+        w = torch.tensor([float(s) for s in shares], dtype=torch.float64)
+        b = (w.cumsum(0) / w.sum())[:2].tolist()                # kind k for draws in [b[k-1], b[k])
+        kind = (draw[:, 2] >= b[0]).float() + (draw[:, 2] >= b[1]).float()
     o = torch.where(kind == 0, torch.full_like(main, clean), torch.where(kind == 1, torch.full_like(main, full), other.to(main)))
     level_i = torch.where(indep & ~on_mask, o, main)
     level_m = torch.where(indep & on_mask, o, main)
@@ -578,7 +600,7 @@ def sample_run(run_dir, args) -> Path:
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
 _SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int,
-                'independent_noise': float, 'block_out_channels': tuple, 'layers_per_block': int,
+                'independent_noise': float, 'independent_shares': tuple, 'block_out_channels': tuple, 'layers_per_block': int,
                 'attention_resolutions': tuple}
 
 def channel_list(s: str) -> tuple:
@@ -587,6 +609,11 @@ def channel_list(s: str) -> tuple:
     except ValueError: raise argparse.ArgumentTypeError(f'expected comma-separated integers (channels per level), got {s!r}') from None
     if not out or min(out) < 1: raise argparse.ArgumentTypeError(f'channels must be positive integers, got {s!r}')
     return out
+
+def share_list(s: str) -> tuple:
+    "An argparse `type` for `--independent-shares`: three comma-separated weights >= 0 with a positive sum, e.g. `2,1,0`."
+    try: return check_shares(s.split(','))
+    except SimGenError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
 def attention_list(s: str) -> tuple:
     "An argparse `type` for where a U-Net attends: comma-separated feature-map sizes in px, e.g. `16,8`, or `none`."
@@ -636,6 +663,9 @@ def register_cli(commands):
     p.add_argument('--independent-noise', type=unit_float, default=None, metavar='FRACTION',
                    help='fraction of each batch whose image and mask get separate noise levels, so one model also draws '
                         'images for masks and masks for images (default 0: joint only, the paper)')
+    p.add_argument('--independent-shares', type=share_list, default=None, metavar='CLEAN,FULL,DRAW',
+                   help='with --independent-noise: how often the other half is held clean (trains the conditionals), at full '
+                        'noise (the unconditional branch guidance needs) or at a second draw; weights (default 1,1,1)')
     p.add_argument('--block-out-channels', type=channel_list, default=None, metavar='C1,C2,...',
                    help="the U-Net's channels per resolution level, multiples of its norm groups (default: the profile's network)")
     p.add_argument('--layers-per-block', type=int_range(1), default=None, help="residual blocks per level (default: the profile's)")

@@ -1,0 +1,109 @@
+"""How the unified model spends its independent part (issue 15: its mask -> image job trails CASDM's).
+
+With `--independent-noise f` a fraction f of each batch holds one half at another level: clean (trains the
+conditional the job uses), at full noise (the unconditional branch guidance needs) or at a second draw
+(`--independent-shares`, default thirds). At f = 0.25 and thirds each conditional sees 1 sample in 24. This bench
+trains E7's unified demo arm (`reproduce.e7_arms`: 2,000 steps at lr 1e-3, seed `--seed`) with other fractions and
+shares and measures what E7 measures, on data E7 never scores:
+
+- mask -> image on the first `--n` maps of the **validation** split, guidance 1 (E7's `unified_map_guidance`), KID[segmenter]
+  against the real training split and alignment mIoU under the demo judge (`Context.pair_scores`);
+- joint pairs (`--n`, sampling seed `--sample-seed`, not E7's 0/1), plain and with joint guidance 1.5 (E7's), scored alike.
+
+E7's own arms (thirds at 0.25, and the joint-only model) are scored the same way as the reference. One training seed:
+a screen for the recipe E7 then runs at two seeds, not a result. Each arm writes `runs/demo/bench-shares/<arm>.json`;
+`report` gathers them into bench/results/unified_shares.{json,md}.
+
+    python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0    # one arm (train + score); run arms side by side
+    python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
+    python bench/unified_shares.py arm --joint-only                      # E7's joint-only arm
+    python bench/unified_shares.py report
+"""
+from __future__ import annotations
+import argparse, json, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT/'runs'/'demo'/'bench-shares'
+OUT = ROOT/'bench'/'results'/'unified_shares'
+
+
+def arm(args):
+    import torch
+    torch.set_num_threads(args.threads)
+    from simgen_nb.core import atomic_write_text
+    from simgen_nb.reproduce import Context, e7_arms
+    from simgen_nb.simgen import check_shares
+    from simgen_nb.train import read_log
+    ctx = Context('demo', ROOT, progress=False); S = ctx.settings
+    name, path = next(iter(ctx.datasets().items()))
+    shares = check_shares(args.shares.split(',')) if args.shares else (1.0, 1.0, 1.0)
+    arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, [], shares)
+    spec = arms['joint-only' if args.joint_only else 'unified']
+    key = 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}"
+    t0 = time.time()
+    run = getattr(ctx, spec['call'])(*spec['args'], **spec['kwargs'])
+    log = read_log(run)
+    rec = {'arm': key, 'run': run.name, 'fraction': None if args.joint_only else args.fraction,
+           'shares': None if args.joint_only else list(shares), 'seed': args.seed,
+           'train_minutes': log[-1]['seconds'] / 60 if log and 'seconds' in log[-1] else None,
+           'judge': ctx.judge_note(name), 'sampler': f'{S.sampler}-{S.sample_steps}', 'n': args.n,
+           'sample_seed': args.sample_seed, 'rows': []}
+    def score(job, gen, **extra):
+        sc = ctx.pair_scores(name, path, gen)
+        rec['rows'].append({'job': job, **extra, 'kid': sc['kid'], 'kid_std': sc['kid_std'], 'alignment': sc['alignment'],
+                            'alignment_rare': sc.get('alignment_rare'), 'extractor': sc['extractor']})
+        print(key, rec['rows'][-1], f'{(time.time() - t0) / 60:.1f} min', flush=True)
+    tag = f'shares-n{args.n}-s{args.sample_seed}-{run.name}'
+    if not args.joint_only:
+        maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
+        score('mask -> image (val maps)', ctx.sample(run, f'm2i-val-{tag}', n=args.n, seed=args.sample_seed, maps=maps, guidance=1.0), guidance=1.0)
+    score('joint', ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed), joint_guidance=1.0)
+    if not args.joint_only:
+        score('joint', ctx.sample(run, f'joint-jg1.5-{tag}', n=args.n, seed=args.sample_seed, joint_guidance='1.5'), joint_guidance=1.5)
+    rec['minutes'] = (time.time() - t0) / 60
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RECORDS/f'{key}.json', json.dumps(rec, indent=1) + '\n')
+
+
+def report(args):
+    from simgen_nb.core import atomic_write_text
+    recs = [json.loads(p.read_text()) for p in sorted(RECORDS.glob('*.json'))]
+    if not recs: raise SystemExit(f'no records under {RECORDS}: run `arm` first')
+    atomic_write_text(OUT.with_suffix('.json'), json.dumps(recs, indent=1) + '\n')
+    r0 = recs[0]
+    lines = ['# How the unified model spends its independent part (one training seed: a screen)', '',
+             f"E7's demo arms (2,000 steps at lr 1e-3, training seed {r0['seed']}); {r0['n']} maps of SynthSurg's validation split "
+             f"(mask -> image, guidance 1) and {r0['n']} joint pairs (sampling seed {r0['sample_seed']}), {r0['sampler']}; judge "
+             f"{r0['judge']}. KID[segmenter] against the real training split, ± its std over 50 subsets of one set. "
+             "The conditional share is the fraction of all samples training mask -> image (f x 1/2 x the clean share).", '',
+             '| arm | f | shares (clean, full, draw) | conditional share | training min | m2i KID | m2i alignment | joint KID | joint alignment | joint KID, guided 1.5 | joint alignment, guided 1.5 |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in recs:
+        get = lambda job, jg=None: next((x for x in r['rows'] if x['job'] == job and (jg is None or x.get('joint_guidance') == jg)), None)
+        cell = lambda x: ('-', '-') if x is None else (f"{x['kid']:.5f} ± {x['kid_std']:.5f}", f"{x['alignment']:.4f}")
+        m, j, g = cell(get('mask -> image (val maps)')), cell(get('joint', 1.0)), cell(get('joint', 1.5))
+        sh = r['shares']
+        cond = '-' if sh is None else f"1/{1 / (r['fraction'] * 0.5 * sh[0] / sum(sh)):.0f}"
+        tm = '-' if r['train_minutes'] is None else f"{r['train_minutes']:.1f}"
+        lines.append(f"| {r['arm']} | {r['fraction'] if r['fraction'] is not None else '-'} | {'-' if sh is None else ', '.join(f'{s:g}' for s in sh)} "
+                     f"| {cond} | {tm} | {m[0]} | {m[1]} | {j[0]} | {j[1]} | {g[0]} | {g[1]} |")
+    if args.notes and Path(args.notes).exists(): lines += ['', Path(args.notes).read_text().strip()]
+    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    sub = p.add_subparsers(dest='cmd', required=True)
+    a = sub.add_parser('arm'); a.set_defaults(func=arm)
+    a.add_argument('--fraction', type=float, default=0.25); a.add_argument('--shares', default=None, help='clean,full,draw weights (default 1,1,1)')
+    a.add_argument('--joint-only', action='store_true'); a.add_argument('--seed', type=int, default=0)
+    a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
+    a.add_argument('--threads', type=int, default=1)
+    r = sub.add_parser('report'); r.set_defaults(func=report); r.add_argument('--notes', default=None)
+    args = p.parse_args(); args.func(args)
+
+
+if __name__ == '__main__':
+    main()
