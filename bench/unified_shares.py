@@ -17,6 +17,7 @@ a screen for the recipe E7 then runs at two seeds, not a result. Each arm writes
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0    # one arm (train + score); run arms side by side
     python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
     python bench/unified_shares.py arm --joint-only                      # E7's joint-only arm
+    python bench/unified_shares.py arm --casdm                           # E7's CASDM (edm) arm, mask -> image at guidance 1.5
     python bench/unified_shares.py report
 """
 from __future__ import annotations
@@ -38,14 +39,15 @@ def arm(args):
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
     shares = check_shares(args.shares.split(',')) if args.shares else (1.0, 1.0, 1.0)
-    arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, [], shares)
-    spec = arms['joint-only' if args.joint_only else 'unified']
-    key = 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}"
+    arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, ['edm'] if args.casdm else [], shares)
+    spec = arms['CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else 'unified']
+    key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}"
     t0 = time.time()
     run = getattr(ctx, spec['call'])(*spec['args'], **spec['kwargs'])
     log = read_log(run)
-    rec = {'arm': key, 'run': run.name, 'fraction': None if args.joint_only else args.fraction,
-           'shares': None if args.joint_only else list(shares), 'seed': args.seed,
+    single = args.joint_only or args.casdm   # not a unified arm
+    rec = {'arm': key, 'run': run.name, 'fraction': None if single else args.fraction,
+           'shares': None if single else list(shares), 'seed': args.seed,
            'train_minutes': log[-1]['seconds'] / 60 if log and 'seconds' in log[-1] else None,
            'judge': ctx.judge_note(name), 'sampler': f'{S.sampler}-{S.sample_steps}', 'n': args.n,
            'sample_seed': args.sample_seed, 'rows': []}
@@ -57,9 +59,10 @@ def arm(args):
     tag = f'shares-n{args.n}-s{args.sample_seed}-{run.name}'
     if not args.joint_only:
         maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
-        score('mask -> image (val maps)', ctx.sample(run, f'm2i-val-{tag}', n=args.n, seed=args.sample_seed, maps=maps, guidance=1.0), guidance=1.0)
-    score('joint', ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed), joint_guidance=1.0)
-    if not args.joint_only:
+        g = 1.5 if args.casdm else 1.0   # E7's guidance for CASDM, and for the unified model (unified_map_guidance)
+        score('mask -> image (val maps)', ctx.sample(run, f'm2i-val-{tag}', n=args.n, seed=args.sample_seed, maps=maps, guidance=g), guidance=g)
+    if not args.casdm: score('joint', ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed), joint_guidance=1.0)
+    if not single:
         score('joint', ctx.sample(run, f'joint-jg1.5-{tag}', n=args.n, seed=args.sample_seed, joint_guidance='1.5'), joint_guidance=1.5)
     rec['minutes'] = (time.time() - t0) / 60
     RECORDS.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,7 @@ def report(args):
     r0 = recs[0]
     lines = ['# How the unified model spends its independent part (one training seed: a screen)', '',
              f"E7's demo arms (2,000 steps at lr 1e-3, training seed {r0['seed']}); {r0['n']} maps of SynthSurg's validation split "
-             f"(mask -> image, guidance 1) and {r0['n']} joint pairs (sampling seed {r0['sample_seed']}), {r0['sampler']}; judge "
+             f"(mask -> image: the unified arms at guidance 1, CASDM at 1.5, as E7 samples them) and {r0['n']} joint pairs (sampling seed {r0['sample_seed']}), {r0['sampler']}; judge "
              f"{r0['judge']}. KID[segmenter] against the real training split, ± its std over 50 subsets of one set. "
              "The conditional share is the fraction of all samples training mask -> image (f x 1/2 x the clean share).", '',
              '| arm | f | shares (clean, full, draw) | conditional share | training min | m2i KID | m2i alignment | joint KID | joint alignment | joint KID, guided 1.5 | joint alignment, guided 1.5 |',
@@ -98,7 +101,9 @@ def main():
     sub = p.add_subparsers(dest='cmd', required=True)
     a = sub.add_parser('arm'); a.set_defaults(func=arm)
     a.add_argument('--fraction', type=float, default=0.25); a.add_argument('--shares', default=None, help='clean,full,draw weights (default 1,1,1)')
-    a.add_argument('--joint-only', action='store_true'); a.add_argument('--seed', type=int, default=0)
+    a.add_argument('--joint-only', action='store_true', help="E7's joint-only arm (joint pairs only)")
+    a.add_argument('--casdm', action='store_true', help="E7's CASDM (edm) arm at guidance 1.5 (mask -> image only), the reference")
+    a.add_argument('--seed', type=int, default=0)
     a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
     a.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.set_defaults(func=report); r.add_argument('--notes', default=None)
