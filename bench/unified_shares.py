@@ -62,8 +62,11 @@ def arm(args):
         g = 1.5 if args.casdm else 1.0   # E7's guidance for CASDM, and for the unified model (unified_map_guidance)
         score('mask -> image (val maps)', ctx.sample(run, f'm2i-val-{tag}', n=args.n, seed=args.sample_seed, maps=maps, guidance=g), guidance=g)
     if not args.casdm: score('joint', ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed), joint_guidance=1.0)
-    if not single:
-        score('joint', ctx.sample(run, f'joint-jg1.5-{tag}', n=args.n, seed=args.sample_seed, joint_guidance='1.5'), joint_guidance=1.5)
+    for jg in ([] if single else args.joint_scales.split(',')):   # 's' (both halves) or 'image_mask' (e.g. 1_1.5)
+        si, sm = (float(x) for x in (jg.split('_') if '_' in jg else (jg, jg)))
+        name_ = f'{si:g}' if si == sm else f'{si:g}_{sm:g}'
+        score('joint', ctx.sample(run, f'joint-jg{name_}-{tag}', n=args.n, seed=args.sample_seed, joint_guidance=f'{si:g},{sm:g}' if si != sm else f'{si:g}'),
+              joint_guidance=si if si == sm else [si, sm])
     rec['minutes'] = (time.time() - t0) / 60
     RECORDS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RECORDS/f'{key}.json', json.dumps(rec, indent=1) + '\n')
@@ -91,6 +94,13 @@ def report(args):
         tm = '-' if r['train_minutes'] is None else f"{r['train_minutes']:.1f}"
         lines.append(f"| {r['arm']} | {r['fraction'] if r['fraction'] is not None else '-'} | {'-' if sh is None else ', '.join(f'{s:g}' for s in sh)} "
                      f"| {cond} | {tm} | {m[0]} | {m[1]} | {j[0]} | {j[1]} | {g[0]} | {g[1]} |")
+    lines += ['', 'Every joint set (joint guidance as (image, mask) scales; 1 = plain):', '',
+              '| arm | joint guidance | joint KID | joint alignment |', '|---|---|---|---|']
+    for r in recs:
+        for x in r['rows']:
+            if x['job'] != 'joint': continue
+            jg = x.get('joint_guidance'); jg = f'{jg:g}' if not isinstance(jg, list) else f'({jg[0]:g}, {jg[1]:g})'
+            lines.append(f"| {r['arm']} | {jg} | {x['kid']:.5f} ± {x['kid_std']:.5f} | {x['alignment']:.4f} |")
     if args.notes and Path(args.notes).exists(): lines += ['', Path(args.notes).read_text().strip()]
     atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
@@ -105,6 +115,8 @@ def main():
     a.add_argument('--casdm', action='store_true', help="E7's CASDM (edm) arm at guidance 1.5 (mask -> image only), the reference")
     a.add_argument('--seed', type=int, default=0)
     a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
+    a.add_argument('--joint-scales', default='1.5', help="joint guidance for the joint pairs, comma-separated: S (both halves) or "
+                   "IMAGE_MASK (e.g. 1_1.5); default E7's 1.5")
     a.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.set_defaults(func=report); r.add_argument('--notes', default=None)
     args = p.parse_args(); args.func(args)
