@@ -22,37 +22,44 @@ def main():
     p.add_argument('--seed', type=int, default=0); p.add_argument('--n', type=int, default=200)
     p.add_argument('--guidance', default='1.5,3,5', help='unified guidance scales, comma-separated')
     p.add_argument('--casdm-guidance', default='1.5', help='CASDM (edm) guidance scales, comma-separated')
+    p.add_argument('--shares', default=None, help="the unified arm's independent_shares (clean,full,draw; default thirds), as E7's `independent_shares`")
+    p.add_argument('--sample-seed', type=int, default=None, help='sampling seed (default: --seed)')
     p.add_argument('--out', default=str(ROOT/'bench'/'results'/'unified_guidance'))
     args = p.parse_args()
     from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context, e7_arms
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
-    arms = e7_arms(S, 'demo', name, path, args.seed, 0.25, ['edm'])
-    runs = {a: getattr(ctx, s['call'])(*s['args'], **s['kwargs']) for a, s in arms.items() if a in ('unified', 'CASDM (edm)')}
+    shares = tuple(float(x) for x in args.shares.split(',')) if args.shares else None
+    arms = e7_arms(S, 'demo', name, path, args.seed, 0.25, ['edm'], shares)
+    sseed = args.seed if args.sample_seed is None else args.sample_seed
+    runs = {a: getattr(ctx, s['call'])(*s['args'], **s['kwargs']) for a, s in arms.items()
+            if a == 'unified' or (a == 'CASDM (edm)' and args.casdm_guidance)}
     maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
-    jobs = [('unified', g) for g in (float(x) for x in args.guidance.split(','))] + [('CASDM (edm)', float(g)) for g in args.casdm_guidance.split(',')]
+    jobs = [('unified', g) for g in (float(x) for x in args.guidance.split(','))] + [('CASDM (edm)', float(g)) for g in args.casdm_guidance.split(',') if g]
     rows, t0 = [], time.time()
     for arm, g in jobs:
         run = runs[arm]
-        gen = ctx.sample(run, f'guidance-val{args.n}-{run.name}-g{g:g}', n=args.n, seed=args.seed, maps=maps, guidance=g)
+        tag = '' if args.sample_seed is None else f'-s{sseed}'
+        gen = ctx.sample(run, f'guidance-val{args.n}{tag}-{run.name}-g{g:g}', n=args.n, seed=sseed, maps=maps, guidance=g)
         sc = ctx.pair_scores(name, path, gen)
         rows.append({'model': arm, 'run': run.name, 'guidance': g, 'kid': sc['kid'], 'kid_std': sc['kid_std'],
                      'alignment': sc['alignment'], 'alignment_rare': sc['alignment_rare'], 'extractor': sc['extractor']})
         print(rows[-1], f'{(time.time() - t0) / 60:.1f} min', flush=True)
-    rec = {'seed': args.seed, 'n_maps': args.n, 'maps': 'validation split', 'sampler': f'{S.sampler}-{S.sample_steps}',
+    rec = {'seed': args.seed, 'sample_seed': sseed, 'shares': args.shares or 'thirds', 'n_maps': args.n, 'maps': 'validation split', 'sampler': f'{S.sampler}-{S.sample_steps}',
            'judge': ctx.judge_note(name), 'rows': rows, 'minutes': (time.time() - t0) / 60}
     out = Path(args.out)
     atomic_write_text(out.with_suffix('.json'), json.dumps(rec, indent=1) + '\n')
     lines = ['# Mask -> image: the unified model\'s guidance, chosen on validation maps', '',
-             f"E7's demo arms at seed {args.seed}; the first {args.n} maps of SynthSurg's validation split at {S.eval_size} px; "
+             f"E7's demo arms at seed {args.seed} (the unified arm's independent_shares: {rec['shares']}; sampling seed {sseed}); the first {args.n} maps of SynthSurg's validation split at {S.eval_size} px; "
              f"{rec['sampler']}; judge {rec['judge']}. KID[segmenter] against the real training split (± its std over 50 subsets "
              "of one set); alignment = the judge's mIoU of each image against its map (one number per set).", '',
              '| model | guidance | KID[segmenter] | alignment mIoU | rare-class alignment |', '|---|---|---|---|---|']
     lines += [f"| {r['model']} | {r['guidance']:g} | {r['kid']:.5f} ± {r['kid_std']:.5f} | {r['alignment']:.4f} | {r['alignment_rare']:.4f} |"
               for r in rows]
+    extra = (f' --shares {args.shares}' if args.shares else '') + (f' --sample-seed {args.sample_seed}' if args.sample_seed is not None else '')
     lines += ['', f"{rec['minutes']:.1f} wall minutes (beside other jobs). Command: `python bench/unified_guidance.py --seed {args.seed} "
-              f"--n {args.n} --guidance {args.guidance} --casdm-guidance {args.casdm_guidance}`"]
+              f"--n {args.n} --guidance {args.guidance} --casdm-guidance {args.casdm_guidance}{extra} --out {Path(args.out).relative_to(ROOT) if Path(args.out).is_absolute() else args.out}`"]
     atomic_write_text(out.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
