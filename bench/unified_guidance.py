@@ -59,7 +59,7 @@ def main():
               for r in rows]
     extra = (f' --shares {args.shares}' if args.shares else '') + (f' --sample-seed {args.sample_seed}' if args.sample_seed is not None else '')
     lines += ['', f"{rec['minutes']:.1f} wall minutes (beside other jobs). Command: `python bench/unified_guidance.py --seed {args.seed} "
-              f"--n {args.n} --guidance {args.guidance} --casdm-guidance {args.casdm_guidance}{extra} --out {Path(args.out).relative_to(ROOT) if Path(args.out).is_absolute() else args.out}`"]
+              f"--n {args.n} --guidance {args.guidance} --casdm-guidance {args.casdm_guidance or chr(39) * 2}{extra} --out {Path(args.out).relative_to(ROOT) if Path(args.out).is_absolute() else args.out}`"]
     atomic_write_text(out.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
