@@ -11,8 +11,9 @@ shares and measures what E7 measures, on data E7 never scores:
 - joint pairs (`--n`, sampling seed `--sample-seed`, not E7's 0/1), plain and with joint guidance 1.5 (E7's), scored alike.
 
 E7's own arms (thirds at 0.25, and the joint-only model) are scored the same way as the reference. One training seed:
-a screen for the recipe E7 then runs at two seeds, not a result. Each arm writes `runs/demo/bench-shares/<arm>.json`;
-`report` gathers them into bench/results/unified_shares.{json,md}.
+a screen for the recipe E7 then runs at two seeds, not a result. Each arm writes `runs/demo/bench-shares/<arm>.json`
+from the sets that call asks for (reused when already sampled: a call with fewer `--joint-scales` drops the others'
+rows); `report` gathers them into bench/results/unified_shares.{json,md}.
 
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0    # one arm (train + score); run arms side by side
     python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
@@ -21,7 +22,7 @@ a screen for the recipe E7 then runs at two seeds, not a result. Each arm writes
     python bench/unified_shares.py report
 """
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, re, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,8 @@ def arm(args):
               joint_guidance=si if si == sm else [si, sm])
     rec['minutes'] = (time.time() - t0) / 60
     RECORDS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RECORDS/f'{key}.json', json.dumps(rec, indent=1) + '\n')
+    fname = re.sub(r'[^\w.-]+', '_', key).strip('_')   # 'CASDM (edm)' -> CASDM_edm
+    atomic_write_text(RECORDS/f'{fname}.json', json.dumps(rec, indent=1) + '\n')
 
 
 def report(args):
