@@ -28,9 +28,10 @@ def main():
     args = p.parse_args()
     from simgen_nb.core import atomic_write_text
     from simgen_nb.reproduce import Context, e7_arms
+    from simgen_nb.simgen import check_shares
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
-    shares = tuple(float(x) for x in args.shares.split(',')) if args.shares else None
+    shares = check_shares(args.shares.split(',')) if args.shares else None   # a named error for a bad value, before any work
     arms = e7_arms(S, 'demo', name, path, args.seed, 0.25, ['edm'], shares)
     sseed = args.seed if args.sample_seed is None else args.sample_seed
     runs = {a: getattr(ctx, s['call'])(*s['args'], **s['kwargs']) for a, s in arms.items()
@@ -38,9 +39,9 @@ def main():
     maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
     jobs = [('unified', g) for g in (float(x) for x in args.guidance.split(','))] + [('CASDM (edm)', float(g)) for g in args.casdm_guidance.split(',') if g]
     rows, t0 = [], time.time()
+    tag = '' if args.sample_seed is None else f'-s{sseed}'   # the sets of the earlier runs (sampling seed = --seed) keep their names
     for arm, g in jobs:
         run = runs[arm]
-        tag = '' if args.sample_seed is None else f'-s{sseed}'
         gen = ctx.sample(run, f'guidance-val{args.n}{tag}-{run.name}-g{g:g}', n=args.n, seed=sseed, maps=maps, guidance=g)
         sc = ctx.pair_scores(name, path, gen)
         rows.append({'model': arm, 'run': run.name, 'guidance': g, 'kid': sc['kid'], 'kid_std': sc['kid_std'],

@@ -10,9 +10,10 @@ from .core import SimGenError, atomic_path, atomic_write_text, need
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'STEP_SECONDS', 'DEMO_BUDGET', 'SETTINGS', 'SCORED_SPLITS', 'Experiment', 'plan', 'Outcome',
-           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'unified_base', 'e7_casdm_run',
-           'e7_run', 'e7_arms', 'mask_vote_set', 'joint_guided_set', 'mask_set_scores', 'profile_recipe', 'summarize',
-           'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context', 'check_training_sources', 'register_cli']
+           'run_notebook', 'write_report', 'reproduce', 'Settings', 'steps_in', 'uneven_shares', 'unified_base',
+           'e7_casdm_run', 'e7_run', 'e7_arms', 'mask_vote_set', 'joint_guided_set', 'mask_set_scores',
+           'profile_recipe', 'summarize', 'mean_pm_std', 'markdown_table', 'goal_verdict', 'Context',
+           'check_training_sources', 'register_cli']
 
 # %% ../nbs/11_reproduce.ipynb #aa3fed51
 @dataclasses.dataclass(frozen=True)
@@ -256,13 +257,17 @@ SETTINGS = {
 }
 
 # %% ../nbs/11_reproduce.ipynb #14fa7d86
+def uneven_shares(shares) -> tuple | None:
+    "`independent_shares` checked (`simgen.check_shares`), or None for None or equal weights (the default thirds)."
+    from simgen_nb.simgen import check_shares, equal_shares
+    return None if shares is None or equal_shares(sh := check_shares(shares)) else sh
+
 def unified_base(name: str, independent_noise: float, shares=None) -> str:
     """The base run name of E7's unified SimGen arm on data set `name`: it says the fraction of each batch trained with
     independent noise levels (percent) and, unless they are equal, the `independent_shares` (clean, full noise, second
     draw), so arms of two recipes never share a run folder (`Context.arm` adds seed and budget)."""
-    from simgen_nb.simgen import check_shares, equal_shares
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
-    sh = '' if shares is None or equal_shares(check_shares(shares)) else '-shares' + '_'.join(f'{s:g}' for s in check_shares(shares))
+    sh = '' if (u := uneven_shares(shares)) is None else '-shares' + '_'.join(f'{s:g}' for s in u)
     return f'simgen-unified{round(independent_noise * 100)}{sh}-{name}'
 
 def e7_casdm_run(name: str, seed: int, recipe: str, steps: int, lr: float | None = None) -> str:
@@ -286,10 +291,9 @@ def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_n
     training minutes at the measured step costs (`e7_casdm_run`), or, where no SimGen budget is set, E3's arm."""
     from simgen_nb.casdm import CASDM_PROFILE_RECIPE
     uni, own = unified_base(name, independent_noise, independent_shares), CASDM_PROFILE_RECIPE.get(profile)
-    from simgen_nb.simgen import check_shares, equal_shares
     ind = {'independent_noise': independent_noise}
-    if independent_shares is not None and not equal_shares(check_shares(independent_shares)):   # `simgen-nb train --independent-shares`
-        ind['independent_shares'] = ','.join(f'{s:g}' for s in check_shares(independent_shares))
+    if (u := uneven_shares(independent_shares)) is not None:   # `simgen-nb train --independent-shares`
+        ind['independent_shares'] = ','.join(f'{s:g}' for s in u)
     lr = {'lr': S.e7_lr} if S.e7_lr is not None else {}
     steps = S.e7_steps or S.ablation_for('simgen') or S.steps_for('simgen')
     def arm_run(model, base):   # the run name `Context.arm` gives
