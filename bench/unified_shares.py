@@ -17,6 +17,7 @@ rows); `report` gathers them into bench/results/unified_shares.{json,md}.
 
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0    # one arm (train + score); run arms side by side
     python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
+    python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 16   # its network with mask-modulated norms
     python bench/unified_shares.py arm --joint-only                      # E7's joint-only arm
     python bench/unified_shares.py arm --casdm                           # E7's CASDM (edm) arm, mask -> image at guidance 1.5
     python bench/unified_shares.py report
@@ -40,14 +41,15 @@ def arm(args):
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
     shares = check_shares(args.shares.split(',')) if args.shares else (1.0, 1.0, 1.0)
-    arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, ['edm'] if args.casdm else [], shares)
+    arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, ['edm'] if args.casdm else [], shares, args.mask_norm)
     spec = arms['CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else 'unified']
-    key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}"
+    key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}" + (f'-masknorm{args.mask_norm}' if args.mask_norm else '')
     t0 = time.time()
     run = getattr(ctx, spec['call'])(*spec['args'], **spec['kwargs'])
     log = read_log(run)
     single = args.joint_only or args.casdm   # not a unified arm
-    rec = {'arm': key, 'run': run.name, 'fraction': None if single else args.fraction,
+    rec = {'arm': key, 'run': run.name, 'fraction': None if single else args.fraction, 'mask_norm': None if single else args.mask_norm,
+           'steps': log[-1]['step'] if log else None,
            'shares': None if single else list(shares), 'seed': args.seed,
            'train_minutes': log[-1]['seconds'] / 60 if log and 'seconds' in log[-1] else None,
            'judge': ctx.judge_note(name), 'sampler': f'{S.sampler}-{S.sample_steps}', 'n': args.n,
@@ -116,6 +118,7 @@ def main():
     a.add_argument('--joint-only', action='store_true', help="E7's joint-only arm (joint pairs only)")
     a.add_argument('--casdm', action='store_true', help="E7's CASDM (edm) arm at guidance 1.5 (mask -> image only), the reference")
     a.add_argument('--seed', type=int, default=0)
+    a.add_argument('--mask-norm', type=int, default=0, help="the unified arm's mask-modulated norms (`--mask-norm`; trained for equal minutes, fewer steps)")
     a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
     a.add_argument('--joint-scales', default='1.5', help="joint guidance for the joint pairs, comma-separated: S (both halves) or "
                    "IMAGE_MASK (e.g. 1_1.5); default E7's 1.5")

@@ -6,11 +6,15 @@
 from __future__ import annotations
 from dataclasses import dataclass, asdict, replace, field
 import torch
-from diffusers import UNet2DModel
+from torch import nn
+import torch.nn.functional as F
+from diffusers import ModelMixin, UNet2DModel   # ModelMixin here: a pipeline finds how to load a saved MaskNormUNet by its base class in this module
+from diffusers.configuration_utils import register_to_config
 from .core import SimGenError
 
 # %% auto #0
-__all__ = ['UNET_PROFILES', 'UNetSpec', 'residual_unet', 'unet_for_profile']
+__all__ = ['UNET_PROFILES', 'UNetSpec', 'residual_unet', 'unet_for_profile', 'MaskModulatedNorm', 'MaskNormUNet',
+           'mask_norm_unet']
 
 # %% ../nbs/03_nets.ipynb #1499744c
 @dataclass
@@ -67,3 +71,69 @@ def unet_for_profile(profile: str, in_channels: int = 6, **overrides) -> UNet2DM
     "The residual U-Net of a profile ('ci', 'smoke', 'demo', 'paper'), with `overrides` of its `UNetSpec`."
     if profile not in UNET_PROFILES: raise SimGenError(f'unknown profile {profile!r}; choose one of {sorted(UNET_PROFILES)}')
     return residual_unet(replace(UNET_PROFILES[profile], **overrides), in_channels)
+
+# %% ../nbs/03_nets.ipynb #e3479512
+class MaskModulatedNorm(nn.Module):
+    "A GroupNorm whose output is scaled and shifted per pixel by a 1x1 head on mask features (SPADE-style): norm(x) (1 + gamma) + beta."
+    def __init__(self, norm: nn.GroupNorm, hidden: int, features: dict):
+        super().__init__()
+        self.norm = norm
+        self.head = nn.Conv2d(hidden, 2 * norm.num_channels, 1)
+        nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)   # identity at initialisation
+        self._features = [features]          # shared with the owning MaskNormUNet (a list: not a submodule)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self._features[0]
+        if 'full' not in f: raise SimGenError('MaskModulatedNorm: no mask features; call the MaskNormUNet, not its blocks alone')
+        size = tuple(x.shape[-2:])
+        if size not in f: f[size] = F.adaptive_avg_pool2d(f['full'], size)
+        gamma, beta = self.head(f[size].to(x.dtype)).chunk(2, 1)
+        return self.norm(x) * (1 + gamma) + beta
+
+class MaskNormUNet(UNet2DModel):
+    """A diffusers `UNet2DModel` whose middle and decoder GroupNorms are modulated by the last `mask_channels` channels
+    of its input (the mask half of a SimGen sample): `MaskModulatedNorm`s on features of two 3x3 convolutions
+    (`mask_norm_hidden` channels). Called like `UNet2DModel` (sample, timestep, class_labels=); saved and loaded like it."""
+    @register_to_config
+    def __init__(self, sample_size=None, in_channels: int = 6, out_channels: int = 6, center_input_sample: bool = False,
+                 time_embedding_type: str = 'positional', time_embedding_dim=None, freq_shift: int = 0, flip_sin_to_cos: bool = True,
+                 down_block_types=('DownBlock2D', 'AttnDownBlock2D'), mid_block_type='UNetMidBlock2D',
+                 up_block_types=('AttnUpBlock2D', 'UpBlock2D'), block_out_channels=(16, 32), layers_per_block: int = 1,
+                 mid_block_scale_factor: float = 1, downsample_padding: int = 1, downsample_type: str = 'conv',
+                 upsample_type: str = 'conv', dropout: float = 0.0, act_fn: str = 'silu', attention_head_dim=8,
+                 norm_num_groups: int = 8, attn_norm_num_groups=None, norm_eps: float = 1e-5, resnet_time_scale_shift: str = 'default',
+                 add_attention: bool = True, class_embed_type=None, num_class_embeds=None, num_train_timesteps=None,
+                 mask_channels: int = 3, mask_norm_hidden: int = 32):
+        if not 0 < mask_channels < in_channels:
+            raise SimGenError(f'MaskNormUNet: mask_channels must be in 1..{in_channels - 1} (the last input channels), got {mask_channels}')
+        if mask_norm_hidden < 1: raise SimGenError(f'MaskNormUNet: mask_norm_hidden must be >= 1, got {mask_norm_hidden}')
+        super().__init__(sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
+                         center_input_sample=center_input_sample, time_embedding_type=time_embedding_type,
+                         time_embedding_dim=time_embedding_dim, freq_shift=freq_shift, flip_sin_to_cos=flip_sin_to_cos,
+                         down_block_types=down_block_types, mid_block_type=mid_block_type, up_block_types=up_block_types,
+                         block_out_channels=block_out_channels, layers_per_block=layers_per_block,
+                         mid_block_scale_factor=mid_block_scale_factor, downsample_padding=downsample_padding,
+                         downsample_type=downsample_type, upsample_type=upsample_type, dropout=dropout, act_fn=act_fn,
+                         attention_head_dim=attention_head_dim, norm_num_groups=norm_num_groups,
+                         attn_norm_num_groups=attn_norm_num_groups, norm_eps=norm_eps,
+                         resnet_time_scale_shift=resnet_time_scale_shift, add_attention=add_attention,
+                         class_embed_type=class_embed_type, num_class_embeds=num_class_embeds,
+                         num_train_timesteps=num_train_timesteps)
+        h = mask_norm_hidden
+        self.mask_encoder = nn.Sequential(nn.Conv2d(mask_channels, h, 3, padding=1), nn.SiLU(),
+                                          nn.Conv2d(h, h, 3, padding=1), nn.SiLU())
+        self._mask_features = {}
+        for block in [self.mid_block, *self.up_blocks]:
+            for r in block.resnets:
+                r.norm1 = MaskModulatedNorm(r.norm1, h, self._mask_features)
+                r.norm2 = MaskModulatedNorm(r.norm2, h, self._mask_features)
+
+    def forward(self, sample: torch.Tensor, timestep, class_labels=None, return_dict: bool = True):
+        f = self._mask_features
+        f.clear(); f['full'] = self.mask_encoder(sample[:, -self.config.mask_channels:])
+        try: return super().forward(sample, timestep, class_labels=class_labels, return_dict=return_dict)
+        finally: f.clear()
+
+def mask_norm_unet(unet: UNet2DModel, hidden: int = 32) -> MaskNormUNet:
+    "A `MaskNormUNet` of `unet`'s configuration (the mask: its last 3 input channels), decoder norms modulated through `hidden` channels."
+    return MaskNormUNet.from_config({k: v for k, v in unet.config.items() if not k.startswith('_')}, mask_norm_hidden=hidden)

@@ -198,8 +198,9 @@ class Settings:
 # camse+casp runs; mse 1.09) and the map generator 0.99 s (2 runs) against 0.48 s for the 8 SimGen 1,000-step arms,
 # ratios 2.1 and 2.1. (The 0.17 s this table said for CASDM before was wrong by that factor: E7's CASDM arms then
 # trained 1,100 steps, 18 minutes, against the unified arms' 9.)
+# 'simgen-masknorm': the unified network with mask-modulated norms (`--mask-norm 16`), SimGen's times times the ratio measured in bench/results/masknorm_step_time.md (best 1.20, median CPU 1.22: one thread, 64 px, batch 8).
 # The demo budget converts minutes to steps with them.
-STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.38, 'mapgen': 0.37}
+STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.38, 'mapgen': 0.37, 'simgen-masknorm': 0.22}
 
 def steps_in(model: str, minutes: float) -> int:
     "Training steps of `model` that fit `minutes` on the 2-core CPU (rounded to hundreds)."
@@ -262,13 +263,16 @@ def uneven_shares(shares) -> tuple | None:
     from simgen_nb.simgen import check_shares, equal_shares
     return None if shares is None or equal_shares(sh := check_shares(shares)) else sh
 
-def unified_base(name: str, independent_noise: float, shares=None) -> str:
+def unified_base(name: str, independent_noise: float, shares=None, mask_norm: int = 0) -> str:
     """The base run name of E7's unified SimGen arm on data set `name`: it says the fraction of each batch trained with
     independent noise levels (percent) and, unless they are equal, the `independent_shares` (clean, full noise, second
-    draw), so arms of two recipes never share a run folder (`Context.arm` adds seed and budget)."""
+    draw), and the width of its mask-modulated norms (`mask_norm`, when on), so arms of two recipes never share a run
+    folder (`Context.arm` adds seed and budget)."""
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
+    if isinstance(mask_norm, bool) or not isinstance(mask_norm, int) or mask_norm < 0:
+        raise SimGenError(f'mask_norm must be an integer >= 0 (0: off), got {mask_norm!r}')
     sh = '' if (u := uneven_shares(shares)) is None else '-shares' + '_'.join(f'{s:g}' for s in u)
-    return f'simgen-unified{round(independent_noise * 100)}{sh}-{name}'
+    return f'simgen-unified{round(independent_noise * 100)}{sh}' + (f'-masknorm{mask_norm}' if mask_norm else '') + f'-{name}'
 
 def e7_casdm_run(name: str, seed: int, recipe: str, steps: int, lr: float | None = None) -> str:
     """The run name of E7's CASDM arm (camse+casp) on data set `name` trained for the unified arm's minutes (`steps`)
@@ -281,17 +285,19 @@ def e7_run(base: str, seed: int, steps: int | None, lr: float | None) -> str:
     return f'{base}-s{seed}' + (f'-{steps}' if steps is not None else '') + (f'-lr{lr:g}' if lr is not None else '')
 
 def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_noise: float,
-            casdm_recipes=('paper', 'edm'), independent_shares=None) -> dict[str, dict]:
+            casdm_recipes=('paper', 'edm'), independent_shares=None, mask_norm: int = 0) -> dict[str, dict]:
     """E7's trained arms on data set `name` (folder `path`) at `seed`, as {arm: {'run': run name, 'call': Context method,
     'args', 'kwargs'}}: E7 and `bench/demo_prefetch.py` make these calls. Arms: 'unified' (independent noise levels on
     `independent_noise` of each batch, the other half's level drawn by `independent_shares`; None: thirds), 'joint-only'
-    and 'CASDM (<recipe>)' (camse+casp) per recipe.
+    and 'CASDM (<recipe>)' (camse+casp) per recipe. With `mask_norm` > 0 the unified network's norms also read the mask
+    (`simgen-nb train --mask-norm`); where E7 sets the steps, that arm gets the unified arms' minutes at its own step
+    cost (`STEP_SECONDS['simgen-masknorm']`), so every arm still trains for equal minutes.
     With the profile's `e7_steps` or `e7_lr`, E7 trains its own unified and joint-only arms at those (`e7_run` names);
     without, the unified arm is an ablation arm and the joint-only arm is E1's CFL arm. CASDM gets the unified arms'
     training minutes at the measured step costs (`e7_casdm_run`), or, where no SimGen budget is set, E3's arm."""
     from simgen_nb.casdm import CASDM_PROFILE_RECIPE
-    uni, own = unified_base(name, independent_noise, independent_shares), CASDM_PROFILE_RECIPE.get(profile)
-    ind = {'independent_noise': independent_noise}
+    uni, own = unified_base(name, independent_noise, independent_shares, mask_norm), CASDM_PROFILE_RECIPE.get(profile)
+    ind = {'independent_noise': independent_noise, **({'mask_norm': mask_norm} if mask_norm else {})}
     if (u := uneven_shares(independent_shares)) is not None:   # `simgen-nb train --independent-shares`
         ind['independent_shares'] = ','.join(f'{s:g}' for s in u)
     lr = {'lr': S.e7_lr} if S.e7_lr is not None else {}
@@ -305,9 +311,12 @@ def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_n
     warm = lambda n: {'warmup_steps': n // 4} if mine and n else {}
     if mine:
         for arm, base, extra in (('unified', uni, ind), ('joint-only', f'simgen-cfl-{name}', {})):
-            run = e7_run(base, seed, steps, S.e7_lr)
+            n = steps
+            if arm == 'unified' and mask_norm and steps:   # the same minutes at the costlier step
+                n = max(100, steps_in('simgen-masknorm', steps * STEP_SECONDS['simgen'] / 60))
+            run = e7_run(base, seed, n, S.e7_lr)
             out[arm] = {'run': run, 'call': 'train', 'args': ['simgen', path, run],
-                        'kwargs': dict(seed=seed, steps=steps, palette='cfl', **extra, **lr, **warm(steps))}
+                        'kwargs': dict(seed=seed, steps=n, palette='cfl', **extra, **lr, **warm(n))}
     else:
         out['unified'] = {'run': arm_run('simgen', uni), 'call': 'arm', 'args': ['simgen', path, uni, seed],
                           'kwargs': dict(palette='cfl', **ind)}

@@ -18,7 +18,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from .core import SimGenError, PixelRangeError, pixels_to_model
-from .nets import UNetSpec, UNET_PROFILES, residual_unet
+from .nets import UNetSpec, UNET_PROFILES, residual_unet, mask_norm_unet
 from . import palette as pal
 from .recipes import (RECIPES, recipe_fields, resolve_sampler, is_edm, check_recipe, make_train_scheduler, check_sampler,
                                vp_target, min_snr_weight, edm_sigma, edm_target)
@@ -43,6 +43,7 @@ class SimGenConfig:
     mask_weight: float = 1.0              # w in (L_img + w L_mask) / (1 + w)
     independent_noise: float = 0.0        # fraction of each batch whose image and mask halves get separate noise levels
     independent_shares: tuple = (1.0, 1.0, 1.0)   # the other half's level there: weights of clean, full noise, a second draw
+    mask_norm: int = 0                    # > 0: the mask half also modulates the middle and decoder norms (MaskNormUNet), this many channels wide
     recipe: str = 'paper'                 # a key of RECIPES (simgen_nb.recipes): parameterisation, noise schedule, loss weighting, samplers
     prediction_type: str = 'epsilon'      # 'epsilon' | 'v_prediction' (VP recipes; EDM's network is its F, diffusers' 'epsilon')
     num_train_timesteps: int = 1000
@@ -74,6 +75,8 @@ class SimGenConfig:
         if not 0 <= self.independent_noise <= 1:
             raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
         self.independent_shares = check_shares(self.independent_shares)
+        if isinstance(self.mask_norm, bool) or not isinstance(self.mask_norm, int) or self.mask_norm < 0:
+            raise SimGenError(f'mask_norm is the width (channels) of the mask-modulated norms, an integer >= 0 (0: off), got {self.mask_norm!r}')
 
     @property
     def is_edm(self) -> bool: return is_edm(self.recipe)
@@ -148,10 +151,11 @@ class SimGenTask(Task):
     def config_dict(self) -> dict: return {**asdict(self.config), 'classes': self.classes}
 
     def build_model(self) -> UNet2DModel:
-        "The residual U-Net; with independent noise levels it also embeds the mask half's level (diffusers' class embedding of type 'timestep')."
+        """The residual U-Net; with independent noise levels it also embeds the mask half's level (diffusers' class
+        embedding of type 'timestep'); with `mask_norm` its middle and decoder norms also read the mask half (`MaskNormUNet`)."""
         unet = residual_unet(self.config.unet_spec(), in_channels=6)
-        if not self.config.independent_noise: return unet
-        return UNet2DModel.from_config(unet.config, class_embed_type='timestep')
+        if self.config.independent_noise: unet = UNet2DModel.from_config(unet.config, class_embed_type='timestep')
+        return mask_norm_unet(unet, self.config.mask_norm) if self.config.mask_norm else unet
 
     def _pal(self, device):
         if device not in self._pal_dev: self._pal_dev[device] = self.palette.to(device)
@@ -600,7 +604,7 @@ def sample_run(run_dir, args) -> Path:
 
 # %% ../nbs/06_simgen.ipynb #c34300a8
 _SIMGEN_FLAGS = {'recipe': str, 'palette': str, 'mask_weight': float, 'prediction_type': str, 'image_size': int, 'beta_schedule': str, 'palette_seed': int,
-                'independent_noise': float, 'independent_shares': tuple, 'block_out_channels': tuple, 'layers_per_block': int,
+                'independent_noise': float, 'independent_shares': tuple, 'mask_norm': int, 'block_out_channels': tuple, 'layers_per_block': int,
                 'attention_resolutions': tuple}
 
 def channel_list(s: str) -> tuple:
@@ -666,6 +670,9 @@ def register_cli(commands):
     p.add_argument('--independent-shares', type=share_list, default=None, metavar='CLEAN,FULL,DRAW',
                    help='with --independent-noise: how often the other half is held clean (trains the conditionals), at full '
                         'noise (the unconditional branch guidance needs) or at a second draw; weights (default 1,1,1)')
+    p.add_argument('--mask-norm', type=nonneg_int, default=None, metavar='CHANNELS',
+                   help='feed the mask half to every middle and decoder normalisation too (SPADE-style, as CASDM reads its map), '
+                        'through this many channels, e.g. 32 (default 0: the mask is read as input channels only)')
     p.add_argument('--block-out-channels', type=channel_list, default=None, metavar='C1,C2,...',
                    help="the U-Net's channels per resolution level, multiples of its norm groups (default: the profile's network)")
     p.add_argument('--layers-per-block', type=int_range(1), default=None, help="residual blocks per level (default: the profile's)")
