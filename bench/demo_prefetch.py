@@ -24,6 +24,7 @@ GUIDANCE = 1.5            # E3, E5, E7 map guidance (CASDM; the unified model's 
 UNIFIED_MAP_GUIDANCE = 1.0   # E7: the unified model's mask -> image guidance
 INDEPENDENT_NOISE = 0.25  # E7
 INDEPENDENT_SHARES = (2, 1, 0)  # E7: the unified arm's (clean, full noise, second draw) weights (bench/results/unified_shares.md); None: thirds
+MASK_NORM = 16            # E7: the unified arm's mask-modulated norms (`--mask-norm` width, bench/results/unified_shares.md; 0: off)
 JOINT_GUIDANCE = 1.5      # E7: the unified model's joint pairs, also drawn with joint guidance
 MASK_DRAWS = 5            # E7: masks drawn per test image (their vote)
 CASDM_RECIPES = ('paper', 'edm')   # E7's CASDM arms
@@ -58,7 +59,7 @@ def jobs_for(profile: str, root: Path, seeds: list[int] | None = None, only: set
     head = f'simgen-cfl-{name}-s{S.seeds[0]}'
     job('train:headline', 'train', 'simgen', path, head, seed=S.seeds[0], palette='cfl')
     job('maps:heldout', 'heldout_maps', name, path)
-    e7 = {seed: e7_arms(S, profile, name, path, seed, INDEPENDENT_NOISE, CASDM_RECIPES, INDEPENDENT_SHARES) for seed in seeds}   # E7_unified's arms
+    e7 = {seed: e7_arms(S, profile, name, path, seed, INDEPENDENT_NOISE, CASDM_RECIPES, INDEPENDENT_SHARES, MASK_NORM) for seed in seeds}   # E7_unified's arms
     for seed in seeds:
         for pal in PALETTES:
             r = arm_name(S, 'simgen', f'simgen-{pal}-{name}', seed)

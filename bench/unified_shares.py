@@ -83,12 +83,12 @@ def report(args):
     atomic_write_text(OUT.with_suffix('.json'), json.dumps(recs, indent=1) + '\n')
     r0 = recs[0]
     lines = ['# How the unified model spends its independent part (one training seed: a screen)', '',
-             f"E7's demo arms (2,000 steps at lr 1e-3, training seed {r0['seed']}); {r0['n']} maps of SynthSurg's validation split "
+             f"E7's demo arms (lr 1e-3, training seed {r0['seed']}; equal training minutes at the measured step costs: 2,000 SimGen steps, fewer for a costlier network); {r0['n']} maps of SynthSurg's validation split "
              f"(mask -> image: the unified arms at guidance 1, CASDM at 1.5, as E7 samples them) and {r0['n']} joint pairs (sampling seed {r0['sample_seed']}), {r0['sampler']}; judge "
              f"{r0['judge']}. KID[segmenter] against the real training split, ± its std over 50 subsets of one set. "
              "The conditional share is the fraction of all samples training mask -> image (f x 1/2 x the clean share).", '',
-             '| arm | f | shares (clean, full, draw) | conditional share | training min | m2i KID | m2i alignment | joint KID | joint alignment | joint KID, guided 1.5 | joint alignment, guided 1.5 |',
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+             '| arm | f | shares (clean, full, draw) | conditional share | steps | training min | m2i KID | m2i alignment | joint KID | joint alignment | joint KID, guided 1.5 | joint alignment, guided 1.5 |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in recs:
         get = lambda job, jg=None: next((x for x in r['rows'] if x['job'] == job and (jg is None or x.get('joint_guidance') == jg)), None)
         cell = lambda x: ('-', '-') if x is None else (f"{x['kid']:.5f} ± {x['kid_std']:.5f}", f"{x['alignment']:.4f}")
@@ -97,7 +97,7 @@ def report(args):
         cond = '-' if sh is None else f"1/{1 / (r['fraction'] * 0.5 * sh[0] / sum(sh)):.0f}"
         tm = '-' if r['train_minutes'] is None else f"{r['train_minutes']:.1f}"
         lines.append(f"| {r['arm']} | {r['fraction'] if r['fraction'] is not None else '-'} | {'-' if sh is None else ', '.join(f'{s:g}' for s in sh)} "
-                     f"| {cond} | {tm} | {m[0]} | {m[1]} | {j[0]} | {j[1]} | {g[0]} | {g[1]} |")
+                     f"| {cond} | {r.get('steps') or r['run'].split('-')[-2]} | {tm} | {m[0]} | {m[1]} | {j[0]} | {j[1]} | {g[0]} | {g[1]} |")
     lines += ['', 'Every joint set (joint guidance as (image, mask) scales; 1 = plain):', '',
               '| arm | joint guidance | joint KID | joint alignment |', '|---|---|---|---|']
     for r in recs:
