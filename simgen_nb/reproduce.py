@@ -227,7 +227,7 @@ DEMO_BUDGET = {
     'E1/E4/E5 map generator (2 seeds, 400 steps each)': 5,
     'E3/E5 CASDM (3 losses x 2 seeds, 400 steps each)': 15,
     'E5 downstream segmenters (6 arms x 2 seeds, 600 steps each)': 8,
-    'E7 unified and joint-only SimGen (2 seeds each, 2,000 steps at lr 1e-3)': 24,
+    'E7 unified and joint-only SimGen (2 seeds each at lr 1e-3: joint-only 2,000 steps, unified with mask norms 1,600)': 24,
     'E7 CASDM at the unified arms\' minutes (2 recipes x 2 seeds, 900 steps at lr 1e-3)': 23,
     'sampling (27 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25 for 23 sets; E7\'s 2 joint-guided sets 5)': 59,
     'E7 image -> mask votes (4 more draws of its 4 test-image sets; 45.6 job minutes for all 5 draws, 2026-12-03)': 19,
@@ -291,7 +291,8 @@ def e7_arms(S: Settings, profile: str, name: str, path, seed: int, independent_n
     `independent_noise` of each batch, the other half's level drawn by `independent_shares`; None: thirds), 'joint-only'
     and 'CASDM (<recipe>)' (camse+casp) per recipe. With `mask_norm` > 0 the unified network's norms also read the mask
     (`simgen-nb train --mask-norm`); where E7 sets the steps, that arm gets the unified arms' minutes at its own step
-    cost (`STEP_SECONDS['simgen-masknorm']`), so every arm still trains for equal minutes.
+    cost (`STEP_SECONDS['simgen-masknorm']`), so every arm still trains for equal minutes; where the profile's own steps
+    or ablation budget apply (ci, smoke, paper), it trains the joint-only arm's steps, at that step cost's extra minutes.
     With the profile's `e7_steps` or `e7_lr`, E7 trains its own unified and joint-only arms at those (`e7_run` names);
     without, the unified arm is an ablation arm and the joint-only arm is E1's CFL arm. CASDM gets the unified arms'
     training minutes at the measured step costs (`e7_casdm_run`), or, where no SimGen budget is set, E3's arm."""
