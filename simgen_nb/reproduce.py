@@ -230,7 +230,7 @@ DEMO_BUDGET = {
     'E7 unified and joint-only SimGen (2 seeds each at lr 1e-3: joint-only 2,000 steps, unified with mask norms 1,600)': 24,
     'E7 CASDM at the unified arms\' minutes (2 recipes x 2 seeds, 900 steps at lr 1e-3)': 23,
     'sampling (27 sets of 500 pairs, or of the 400 held-out maps / test images, 15 steps; 84 at 25 for 23 sets; E7\'s 2 joint-guided sets 5)': 59,
-    'E7 image -> mask votes (4 more draws of its 4 test-image sets; 45.6 job minutes for all 5 draws, 2026-12-03)': 19,
+    'E7 image -> mask votes (4 more draws of its 4 test-image sets; 54 job minutes for all 5 draws with the mask-norm network, 2026-12-03)': 22,
     'E6 samplers on 500 pairs (reference EDM Euler 256, DPM-Solver++ 25/15/10; 68 one-thread minutes)': 34,
     'scoring, tables and figures (estimate)': 15,
 }
