@@ -198,7 +198,9 @@ class Settings:
 # camse+casp runs; mse 1.09) and the map generator 0.99 s (2 runs) against 0.48 s for the 8 SimGen 1,000-step arms,
 # ratios 2.1 and 2.1. (The 0.17 s this table said for CASDM before was wrong by that factor: E7's CASDM arms then
 # trained 1,100 steps, 18 minutes, against the unified arms' 9.)
-# 'simgen-masknorm': the unified network with mask-modulated norms (`--mask-norm 16`), SimGen's times times the ratio measured in bench/results/masknorm_step_time.md (best 1.20, median CPU 1.22: one thread, 64 px, batch 8).
+# 'simgen-masknorm': the unified network with mask-modulated norms (`--mask-norm 16`), SimGen's times the ratio that
+# bench/masknorm_step_time.py measured (one thread, 64 px, batch 8; two runs: best 1.20 and 1.19, median CPU 1.22 and
+# 1.30); E7's logs agree: its 1,600 steps took 14.60 min against 14.70 for the plain unified arm's 2,000.
 # The demo budget converts minutes to steps with them.
 STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.38, 'mapgen': 0.37, 'simgen-masknorm': 0.22}
 
