@@ -18,6 +18,7 @@ rows); `report` gathers them into bench/results/unified_shares.{json,md}.
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0    # one arm (train + score); run arms side by side
     python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 16   # its network with mask-modulated norms
+    python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 32 --steps 1400   # wider norms, at their own equal-minutes steps
     python bench/unified_shares.py arm --joint-only                      # E7's joint-only arm
     python bench/unified_shares.py arm --casdm                           # E7's CASDM (edm) arm, mask -> image at guidance 1.5
     python bench/unified_shares.py report
@@ -44,6 +45,14 @@ def arm(args):
     arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, ['edm'] if args.casdm else [], shares, args.mask_norm)
     spec = arms['CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else 'unified']
     key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}" + (f'-masknorm{args.mask_norm}' if args.mask_norm else '')
+    if args.steps:   # another budget for the unified arm (e.g. equal minutes for a network STEP_SECONDS does not list)
+        if args.casdm or args.joint_only: raise SystemExit('--steps applies to a unified arm')
+        from simgen_nb.reproduce import e7_run
+        base = spec['run'].rsplit(f'-s{args.seed}-', 1)[0]
+        run_name = e7_run(base, args.seed, args.steps, S.e7_lr)
+        spec = {**spec, 'run': run_name, 'args': [*spec['args'][:-1], run_name],
+                'kwargs': {**spec['kwargs'], 'steps': args.steps, 'warmup_steps': args.steps // 4}}
+        key += f'-{args.steps}steps'
     t0 = time.time()
     run = getattr(ctx, spec['call'])(*spec['args'], **spec['kwargs'])
     log = read_log(run)
@@ -118,6 +127,7 @@ def main():
     a.add_argument('--joint-only', action='store_true', help="E7's joint-only arm (joint pairs only)")
     a.add_argument('--casdm', action='store_true', help="E7's CASDM (edm) arm at guidance 1.5 (mask -> image only), the reference")
     a.add_argument('--seed', type=int, default=0)
+    a.add_argument('--steps', type=int, default=None, help="the unified arm's steps instead of E7's (another run folder; e.g. equal minutes for --mask-norm 32)")
     a.add_argument('--mask-norm', type=int, default=0, help="the unified arm's mask-modulated norms (`--mask-norm`; trained for equal minutes, fewer steps)")
     a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
     a.add_argument('--joint-scales', default='1.5', help="joint guidance for the joint pairs, comma-separated: S (both halves) or "

@@ -93,7 +93,11 @@ class MaskModulatedNorm(nn.Module):
 class MaskNormUNet(UNet2DModel):
     """A diffusers `UNet2DModel` whose middle and decoder GroupNorms are modulated by the last `mask_channels` channels
     of its input (the mask half of a SimGen sample): `MaskModulatedNorm`s on features of two 3x3 convolutions
-    (`mask_norm_hidden` channels). Called like `UNet2DModel` (sample, timestep, class_labels=); saved and loaded like it."""
+    (`mask_norm_hidden` channels). Called like `UNet2DModel` (sample, timestep, class_labels=); saved and loaded like it.
+    The mask features live for one forward pass, so gradient checkpointing (which recomputes blocks in the backward
+    pass) is refused by diffusers' own check."""
+    _supports_gradient_checkpointing = False
+
     @register_to_config
     def __init__(self, sample_size=None, in_channels: int = 6, out_channels: int = 6, center_input_sample: bool = False,
                  time_embedding_type: str = 'positional', time_embedding_dim=None, freq_shift: int = 0, flip_sin_to_cos: bool = True,

@@ -672,7 +672,7 @@ def register_cli(commands):
                         'noise (the unconditional branch guidance needs) or at a second draw; weights (default 1,1,1)')
     p.add_argument('--mask-norm', type=nonneg_int, default=None, metavar='CHANNELS',
                    help='feed the mask half to every middle and decoder normalisation too (SPADE-style, as CASDM reads its map), '
-                        'through this many channels, e.g. 32 (default 0: the mask is read as input channels only)')
+                        'through this many channels, e.g. 16 as E7 (default 0: the mask is read as input channels only)')
     p.add_argument('--block-out-channels', type=channel_list, default=None, metavar='C1,C2,...',
                    help="the U-Net's channels per resolution level, multiples of its norm groups (default: the profile's network)")
     p.add_argument('--layers-per-block', type=int_range(1), default=None, help="residual blocks per level (default: the profile's)")
