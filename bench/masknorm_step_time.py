@@ -8,28 +8,22 @@ over rounds (a noisy shared machine hits both alike); reports best and median wa
 CPU seconds, and the ratio of the best times. E7 gives an arm with the norms `1 / ratio` of the plain arm's steps, so
 both train for equal minutes (`reproduce.STEP_SECONDS`). Writes bench/results/masknorm_step_time.{json,md}.
 """
-import argparse, json, platform, statistics, time
+import json, platform, statistics, time
 from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--threads', type=int, default=1, help='torch threads (E7 trains its arms one thread each, two side by side)')
-    ap.add_argument('--batch-size', type=int, default=8)
-    ap.add_argument('--steps', type=int, default=10)
-    ap.add_argument('--rounds', type=int, default=4)
+    from recipe_step_time import step_time_args, synthetic_batch   # its sibling in bench/ (this script's folder is on sys.path)
+    ap = step_time_args(__doc__.split('\n')[0], threads=1, steps=10, rounds=4)   # one thread: E7 trains its arms one thread each
     ap.add_argument('--hidden', default='16', help='--mask-norm widths to time, comma-separated')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from simgen_nb.simgen import SimGenConfig, SimGenTask
     from simgen_nb.train import SampleRNG
-    K = 13
-    classes = {'name': 'bench', 'ignore_index': 255, 'classes': [{'id': k, 'name': f'c{k}', 'color': [k * 19 % 256, k * 57 % 256, k * 101 % 256]} for k in range(K)]}
-    g = torch.Generator().manual_seed(0)
     B = args.batch_size
-    batch = {'image': torch.rand(B, 3, 64, 64, generator=g), 'labels': torch.randint(0, K, (B, 64, 64), generator=g)}
+    classes, batch = synthetic_batch(B, 64)
     base = dict(recipe='edm', independent_noise=0.25, independent_shares=(2, 1, 0))
     variants = {'unified (UNet2DModel)': base}
     for h in (int(x) for x in args.hidden.split(',')): variants[f'unified + mask norms {h} (MaskNormUNet)'] = {**base, 'mask_norm': h}

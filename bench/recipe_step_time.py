@@ -13,22 +13,30 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--threads', type=int, default=2)
+def step_time_args(description: str, threads: int, steps: int, rounds: int) -> argparse.ArgumentParser:
+    "The flags every step-time bench shares: --threads, --batch-size, --steps (per round), --rounds."
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument('--threads', type=int, default=threads)
     ap.add_argument('--batch-size', type=int, default=8)
-    ap.add_argument('--steps', type=int, default=20)
-    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--steps', type=int, default=steps)
+    ap.add_argument('--rounds', type=int, default=rounds)
+    return ap
+
+def synthetic_batch(batch_size: int, size: int, classes: int = 13) -> tuple[dict, dict]:
+    "(class table, batch) of random images and labels at `size` px: what the step-time benches train on."
+    table = {'name': 'bench', 'ignore_index': 255, 'classes': [{'id': k, 'name': f'c{k}', 'color': [k * 19 % 256, k * 57 % 256, k * 101 % 256]} for k in range(classes)]}
+    g = torch.Generator().manual_seed(0)
+    return table, {'image': torch.rand(batch_size, 3, size, size, generator=g), 'labels': torch.randint(0, classes, (batch_size, size, size), generator=g)}
+
+def main():
+    ap = step_time_args(__doc__.split('\n')[0], threads=2, steps=20, rounds=3)
     ap.add_argument('--compile', action='store_true', help='also time torch.compile (slow to compile)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from simgen_nb.simgen import SimGenConfig, SimGenTask, RECIPES
     from simgen_nb.train import SampleRNG
-    K = 13
-    classes = {'name': 'bench', 'ignore_index': 255, 'classes': [{'id': k, 'name': f'c{k}', 'color': [k * 19 % 256, k * 57 % 256, k * 101 % 256]} for k in range(K)]}
-    g = torch.Generator().manual_seed(0)
     B = args.batch_size
-    batch = {'image': torch.rand(B, 3, 32, 32, generator=g), 'labels': torch.randint(0, K, (B, 32, 32), generator=g)}
+    classes, batch = synthetic_batch(B, 32)
     variants = {}
     for r in RECIPES: variants[r] = dict(recipe=r)
     variants['paper+bf16'] = dict(recipe='paper', bf16=True)
