@@ -47,9 +47,8 @@ def arm(args):
     key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}" + (f'-masknorm{args.mask_norm}' if args.mask_norm else '')
     if args.steps:   # another budget for the unified arm (e.g. equal minutes for a network STEP_SECONDS does not list)
         if args.casdm or args.joint_only: raise SystemExit('--steps applies to a unified arm')
-        from simgen_nb.reproduce import e7_run
-        base = spec['run'].rsplit(f'-s{args.seed}-', 1)[0]
-        run_name = e7_run(base, args.seed, args.steps, S.e7_lr)
+        from simgen_nb.reproduce import e7_run, unified_base
+        run_name = e7_run(unified_base(name, args.fraction, shares, args.mask_norm), args.seed, args.steps, S.e7_lr)
         spec = {**spec, 'run': run_name, 'args': [*spec['args'][:-1], run_name],
                 'kwargs': {**spec['kwargs'], 'steps': args.steps, 'warmup_steps': args.steps // 4}}
         key += f'-{args.steps}steps'

@@ -199,8 +199,8 @@ class Settings:
 # ratios 2.1 and 2.1. (The 0.17 s this table said for CASDM before was wrong by that factor: E7's CASDM arms then
 # trained 1,100 steps, 18 minutes, against the unified arms' 9.)
 # 'simgen-masknorm': the unified network with mask-modulated norms (`--mask-norm 16`), SimGen's times the ratio that
-# bench/masknorm_step_time.py measured (one thread, 64 px, batch 8; two runs: best 1.20 and 1.19, median CPU 1.22 and
-# 1.30); E7's logs agree: its 1,600 steps took 14.60 min against 14.70 for the plain unified arm's 2,000.
+# bench/masknorm_step_time.py measured (one thread, 64 px, batch 8; two runs, bench/results/masknorm_step_time_earlier.md
+# and masknorm_step_time.md: best 1.20 and 1.19, median CPU 1.22 and 1.30); E7's logs agree: its 1,600 steps took 14.60 min against 14.70 for the plain unified arm's 2,000.
 # The demo budget converts minutes to steps with them.
 STEP_SECONDS = {'simgen': 0.18, 'casdm': 0.38, 'mapgen': 0.37, 'simgen-masknorm': 0.22}
 
@@ -271,8 +271,8 @@ def unified_base(name: str, independent_noise: float, shares=None, mask_norm: in
     draw), and the width of its mask-modulated norms (`mask_norm`, when on), so arms of two recipes never share a run
     folder (`Context.arm` adds seed and budget)."""
     if not 0 < independent_noise <= 1: raise SimGenError(f'independent_noise must be in (0, 1], got {independent_noise!r}')
-    if isinstance(mask_norm, bool) or not isinstance(mask_norm, int) or mask_norm < 0:
-        raise SimGenError(f'mask_norm must be an integer >= 0 (0: off), got {mask_norm!r}')
+    from simgen_nb.simgen import check_mask_norm
+    check_mask_norm(mask_norm)
     sh = '' if (u := uneven_shares(shares)) is None else '-shares' + '_'.join(f'{s:g}' for s in u)
     return f'simgen-unified{round(independent_noise * 100)}{sh}' + (f'-masknorm{mask_norm}' if mask_norm else '') + f'-{name}'
 

@@ -27,10 +27,11 @@ from .train import (HubPipelineMixin, Task, SampleRNG, TrainConfig, add_train_ar
                              load_run, read_config, make_scheduler, scheduler_options, sample_shard, sample_generators, sample_id, finish_sampling)
 
 # %% auto #0
-__all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'check_shares', 'make_class_palette', 'joint_sample',
-           'split_joint', 'SimGenTask', 'recipe_card', 'equal_shares', 'split_levels', 'SimGenPipelineOutput',
-           'vote_labels', 'joint_guidance_split', 'SimGenPipeline', 'decode_within', 'sample_figure', 'sample_run',
-           'channel_list', 'share_list', 'attention_list', 'simgen_config_from_args', 'register_cli']
+__all__ = ['PROFILE_RECIPE', 'GRID', 'DECODE_THRESHOLD', 'SimGenConfig', 'check_shares', 'check_mask_norm', 'make_class_palette',
+           'joint_sample', 'split_joint', 'SimGenTask', 'recipe_card', 'equal_shares', 'split_levels',
+           'SimGenPipelineOutput', 'vote_labels', 'joint_guidance_split', 'SimGenPipeline', 'decode_within',
+           'sample_figure', 'sample_run', 'channel_list', 'share_list', 'attention_list', 'simgen_config_from_args',
+           'register_cli']
 
 # %% ../nbs/06_simgen.ipynb #71c23985
 @dataclass
@@ -75,8 +76,7 @@ class SimGenConfig:
         if not 0 <= self.independent_noise <= 1:
             raise SimGenError(f'independent_noise is a fraction of the batch in [0, 1], got {self.independent_noise}')
         self.independent_shares = check_shares(self.independent_shares)
-        if isinstance(self.mask_norm, bool) or not isinstance(self.mask_norm, int) or self.mask_norm < 0:
-            raise SimGenError(f'mask_norm is the width (channels) of the mask-modulated norms, an integer >= 0 (0: off), got {self.mask_norm!r}')
+        self.mask_norm = check_mask_norm(self.mask_norm)
 
     @property
     def is_edm(self) -> bool: return is_edm(self.recipe)
@@ -110,6 +110,12 @@ def check_shares(shares) -> tuple:
     if len(out) != 3 or not all(math.isfinite(s) and s >= 0 for s in out) or sum(out) <= 0:
         raise SimGenError(f'independent_shares must be 3 weights >= 0 (clean, full noise, second draw) with a positive sum, got {shares!r}')
     return out
+
+def check_mask_norm(width) -> int:
+    "`mask_norm`, the width (channels) of the mask-modulated norms: an integer >= 0 (0: off), else a named error."
+    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
+        raise SimGenError(f'mask_norm is the width (channels) of the mask-modulated norms, an integer >= 0 (0: off), got {width!r}')
+    return width
 
 # The recipe each profile trains unless told otherwise. `edm` for smoke and demo: in the convergence study
 # (bench/results/convergence.md) it led at every point on KID and alignment. `paper` keeps the paper's recipe, so its
