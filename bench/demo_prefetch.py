@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve()
 
 # the notebooks' parameters that change what is trained or sampled (their defaults in nbs/experiments/)
 GUIDANCE = 1.5            # E3, E5, E7 map guidance (CASDM; the unified model's masks); E1's chain_guidance
-UNIFIED_MAP_GUIDANCE = 1.0   # E7: the unified model's mask -> image guidance
+UNIFIED_MAP_GUIDANCE = 1.25  # E7: the unified model's mask -> image guidance (bench/results/unified_guidance_masknorm.md)
 INDEPENDENT_NOISE = 0.25  # E7
 INDEPENDENT_SHARES = (2, 1, 0)  # E7: the unified arm's (clean, full noise, second draw) weights (bench/results/unified_shares.md); None: thirds
 MASK_NORM = 16            # E7: the unified arm's mask-modulated norms (`--mask-norm` width, bench/results/unified_shares.md; 0: off)

@@ -6,7 +6,8 @@ conditional the job uses), at full noise (the unconditional branch guidance need
 trains E7's unified demo arm (`reproduce.e7_arms`: 2,000 steps at lr 1e-3, seed `--seed`) with other fractions and
 shares and measures what E7 measures, on data E7 never scores:
 
-- mask -> image on the first `--n` maps of the **validation** split, guidance 1 (E7's `unified_map_guidance`), KID[segmenter]
+- mask -> image on the first `--n` maps of the **validation** split, guidance 1 (E7's `unified_map_guidance` when the arms were
+  screened; 1.25 since `bench/results/unified_guidance_masknorm.md`: arms stay compared at 1), KID[segmenter]
   against the real training split and alignment mIoU under the demo judge (`Context.pair_scores`);
 - joint pairs (`--n`, sampling seed `--sample-seed`, not E7's 0/1), plain and with joint guidance 1.5 (E7's), scored alike.
 
@@ -19,6 +20,7 @@ rows); `report` gathers them into bench/results/unified_shares.{json,md}.
     python bench/unified_shares.py arm --fraction 0.25                   # E7's arm (reused when E7 has trained it)
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 16   # its network with mask-modulated norms
     python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 32 --steps 1400   # wider norms, at their own equal-minutes steps
+    python bench/unified_shares.py arm --fraction 0.25 --shares 2,1,0 --mask-norm 16 --two-stage 1,1.5   # + joint pairs in two stages
     python bench/unified_shares.py arm --joint-only                      # E7's joint-only arm
     python bench/unified_shares.py arm --casdm                           # E7's CASDM (edm) arm, mask -> image at guidance 1.5
     python bench/unified_shares.py report
@@ -70,9 +72,15 @@ def arm(args):
     tag = f'shares-n{args.n}-s{args.sample_seed}-{run.name}'
     if not args.joint_only:
         maps = ctx.heldout_maps(name, path, split='val', n=args.n)   # the first n validation pairs, never a test pair
-        g = 1.5 if args.casdm else 1.0   # E7's guidance for CASDM, and for the unified model (unified_map_guidance)
+        g = 1.5 if args.casdm else 1.0   # E7's guidance for CASDM, and the unified arms' common scale (E7's unified_map_guidance at the screens)
         score('mask -> image (val maps)', ctx.sample(run, f'm2i-val-{tag}', n=args.n, seed=args.sample_seed, maps=maps, guidance=g), guidance=g)
-    if not args.casdm: score('joint', ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed), joint_guidance=1.0)
+    if not args.casdm:
+        joint = ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed)
+        score('joint', joint, joint_guidance=1.0)
+    for g in ([] if single or not args.two_stage else [float(x) for x in args.two_stage.split(',')]):
+        # the pair in two stages: the plain joint set's masks, then new images for them (mask -> image at guidance g)
+        score('joint, two-stage', ctx.sample(run, f'joint-2stage-g{g:g}-{tag}', n=args.n, seed=args.sample_seed + 1, maps=joint, guidance=g),
+              guidance=g)
     for jg in ([] if single else args.joint_scales.split(',')):   # 's' (both halves) or 'image_mask' (e.g. 1_1.5)
         si, sm = (float(x) for x in (jg.split('_') if '_' in jg else (jg, jg)))
         name_ = f'{si:g}' if si == sm else f'{si:g}_{sm:g}'
@@ -110,8 +118,10 @@ def report(args):
               '| arm | joint guidance | joint KID | joint alignment |', '|---|---|---|---|']
     for r in recs:
         for x in r['rows']:
-            if x['job'] != 'joint': continue
-            jg = x.get('joint_guidance'); jg = f'{jg:g}' if not isinstance(jg, list) else f'({jg[0]:g}, {jg[1]:g})'
+            if not x['job'].startswith('joint'): continue
+            jg = x.get('joint_guidance')
+            jg = (f"two stages: joint masks, then images at guidance {x['guidance']:g}" if x['job'] == 'joint, two-stage'
+                  else f'{jg:g}' if not isinstance(jg, list) else f'({jg[0]:g}, {jg[1]:g})')
             lines.append(f"| {r['arm']} | {jg} | {x['kid']:.5f} ± {x['kid_std']:.5f} | {x['alignment']:.4f} |")
     if args.notes and Path(args.notes).exists(): lines += ['', Path(args.notes).read_text().strip()]
     atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
@@ -131,6 +141,8 @@ def main():
     a.add_argument('--n', type=int, default=200); a.add_argument('--sample-seed', type=int, default=100)
     a.add_argument('--joint-scales', default='1.5', help="joint guidance for the joint pairs, comma-separated: S (both halves) or "
                    "IMAGE_MASK (e.g. 1_1.5); default E7's 1.5")
+    a.add_argument('--two-stage', default='', help="also draw each joint pair in two stages: the plain joint set's masks, then "
+                   "images for them by the arm's mask -> image job at these guidance scales (comma-separated, e.g. 1,1.5)")
     a.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report'); r.set_defaults(func=report); r.add_argument('--notes', default=None)
     args = p.parse_args(); args.func(args)
