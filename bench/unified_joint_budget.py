@@ -59,7 +59,7 @@ def score(args):
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
     rows, t0 = [], time.time()
-    for scale in (1.0, args.scale):
+    for scale in sorted({1.0, args.scale}):
         for seed in S.seeds:
             a = arms(ctx, seed, scale)
             runs = {k: ctx.runs/v['run'] for k, v in a.items()}
@@ -78,7 +78,7 @@ def score(args):
                              'alignment': sc['alignment'], 'extractor': sc['extractor']})
                 print(rows[-1], f'{(time.time() - t0) / 60:.1f} min', flush=True)
     ratios = []
-    for scale in (1.0, args.scale):
+    for scale in sorted({1.0, args.scale}):
         for method in ('unified', f'unified (joint guidance {JOINT_GUIDANCE:g})'):
             per = [(next(r for r in rows if r['scale'] == scale and r['seed'] == s and r['method'] == method),
                     next(r for r in rows if r['scale'] == scale and r['seed'] == s and r['method'] == 'joint-only')) for s in S.seeds]
@@ -107,9 +107,8 @@ def score(args):
               for r in ratios]
     lines += ['', f"Scoring {rec['minutes']:.1f} wall minutes. Commands: `python bench/unified_joint_budget.py train --seed S --arm A --scale {args.scale:g}` "
               f"(each arm and seed in its own one-thread process), then `python bench/unified_joint_budget.py score --scale {args.scale:g}`."]
-    if args.notes and Path(args.notes).exists(): lines += ['', Path(args.notes).read_text().strip()]
-    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    from unified_shares import write_report   # bench/ is on sys.path when this script runs
+    write_report(OUT, lines, args.notes)
 
 
 def main():

@@ -123,8 +123,14 @@ def report(args):
             jg = (f"two stages: joint masks, then images at guidance {x['guidance']:g}" if x['job'] == 'joint, two-stage'
                   else f'{jg:g}' if not isinstance(jg, list) else f'({jg[0]:g}, {jg[1]:g})')
             lines.append(f"| {r['arm']} | {jg} | {x['kid']:.5f} ± {x['kid_std']:.5f} | {x['alignment']:.4f} |")
-    if args.notes and Path(args.notes).exists(): lines += ['', Path(args.notes).read_text().strip()]
-    atomic_write_text(OUT.with_suffix('.md'), '\n'.join(lines) + '\n')
+    write_report(OUT, lines, args.notes)
+
+
+def write_report(out: Path, lines: list, notes: str | None = None) -> None:
+    "Write `lines` (and the notes file `notes`, when it exists, after them) to `out`.md atomically, and print them."
+    from simgen_nb.core import atomic_write_text
+    if notes and Path(notes).exists(): lines = [*lines, '', Path(notes).read_text().strip()]
+    atomic_write_text(out.with_suffix('.md'), '\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
 
