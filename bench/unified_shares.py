@@ -44,6 +44,9 @@ def arm(args):
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
     shares = check_shares(args.shares.split(',')) if args.shares else (1.0, 1.0, 1.0)
+    try: two_stage = [float(x) for x in args.two_stage.split(',')] if args.two_stage else []
+    except ValueError: raise SystemExit(f'--two-stage {args.two_stage!r}: comma-separated guidance scales, e.g. 1,1.5')
+    if two_stage and (args.casdm or args.joint_only): raise SystemExit('--two-stage applies to a unified arm (its own mask -> image job)')
     arms = e7_arms(S, 'demo', name, path, args.seed, args.fraction, ['edm'] if args.casdm else [], shares, args.mask_norm)
     spec = arms['CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else 'unified']
     key = 'CASDM (edm)' if args.casdm else 'joint-only' if args.joint_only else f"f{args.fraction:g}-shares{'_'.join(f'{s:g}' for s in shares)}" + (f'-masknorm{args.mask_norm}' if args.mask_norm else '')
@@ -77,7 +80,7 @@ def arm(args):
     if not args.casdm:
         joint = ctx.sample(run, f'joint-{tag}', n=args.n, seed=args.sample_seed)
         score('joint', joint, joint_guidance=1.0)
-    for g in ([] if single or not args.two_stage else [float(x) for x in args.two_stage.split(',')]):
+    for g in two_stage:
         # the pair in two stages: the plain joint set's masks, then new images for them (mask -> image at guidance g)
         score('joint, two-stage', ctx.sample(run, f'joint-2stage-g{g:g}-{tag}', n=args.n, seed=args.sample_seed + 1, maps=joint, guidance=g),
               guidance=g)
