@@ -55,7 +55,7 @@ def score(args):
     import numpy as np
     from simgen_nb.core import atomic_write_text
     from simgen_nb.data import read_splits
-    from simgen_nb.reproduce import Context, joint_guided_set
+    from simgen_nb.reproduce import Context, joint_guided_set, goal_verdict
     from simgen_nb.train import read_log
     ctx = Context('demo', ROOT, progress=False); S = ctx.settings
     name, path = next(iter(ctx.datasets().items()))
@@ -68,7 +68,7 @@ def score(args):
     for scale in scales:
         for seed in S.seeds:
             runs = {k: ctx.runs/v['run'] for k, v in arms(ctx, seed, scale).items()}
-            need = [k for k in ('unified', 'joint-only', 'CASDM (edm)') if (k != 'CASDM (edm)' or 'm2i' in jobs) and (k != 'joint-only' or 'joint' in jobs)]
+            need = ['unified'] + ['joint-only'] * ('joint' in jobs) + ['CASDM (edm)'] * ('m2i' in jobs)
             missing = [str(runs[k]) for k in need if not (runs[k]/'pipeline'/'model_index.json').exists()]
             if missing: raise SystemExit(f'not trained yet: {missing}; run `train` first')
             uni = runs['unified']
@@ -96,14 +96,15 @@ def score(args):
         checks = []
         if 'joint' in jobs:
             for m in ('unified', f'unified (joint guidance {JOINT_GUIDANCE:g})'):
-                checks += [(f'joint: KID {m} / joint-only', 'kid', m, 'joint-only', 'joint', np.divide, '<= 1.1'),
-                           (f'joint: alignment {m} / joint-only', 'alignment', m, 'joint-only', 'joint', np.divide, '>= 0.9')]
+                checks += [(f'joint: KID {m} / joint-only', 'kid', m, 'joint-only', 'joint', np.divide, 1.1, True),
+                           (f'joint: alignment {m} / joint-only', 'alignment', m, 'joint-only', 'joint', np.divide, 0.9, False)]
         if 'm2i' in jobs:
-            checks += [('mask -> image: KID unified / CASDM (edm)', 'kid', 'unified', 'CASDM (edm)', 'mask -> image', np.divide, '<= 1.1'),
-                       ('mask -> image: alignment unified - CASDM (edm)', 'alignment', 'unified', 'CASDM (edm)', 'mask -> image', np.subtract, '>= 0')]
-        for what, col, a, b, job, op, goal in checks:
+            checks += [('mask -> image: KID unified / CASDM (edm)', 'kid', 'unified', 'CASDM (edm)', 'mask -> image', np.divide, 1.1, True),
+                       ('mask -> image: alignment unified - CASDM (edm)', 'alignment', 'unified', 'CASDM (edm)', 'mask -> image', np.subtract, 0, False)]
+        for what, col, a, b, job, op, goal, lower in checks:
             m, sd = mean_std([float(op(get(scale, s, job, a)[col], get(scale, s, job, b)[col])) for s in S.seeds])
-            goals.append({'scale': scale, 'comparison': what, 'goal': goal, 'mean': m, 'std': sd, 'seeds': list(S.seeds)})
+            goals.append({'scale': scale, 'comparison': what, 'goal': f"{'<=' if lower else '>='} {goal:g}", 'mean': m, 'std': sd,
+                          'verdict': goal_verdict(m, sd, goal, lower), 'seeds': list(S.seeds)})
     rec = {'scale': args.scale, 'seeds': list(S.seeds), 'n_joint': S.n_samples, 'n_maps': n_maps, 'sampler': f'{S.sampler}-{S.sample_steps}',
            'guidance': {'unified mask -> image': MAP_GUIDANCE, 'CASDM': CASDM_GUIDANCE, 'joint': JOINT_GUIDANCE},
            'judge': ctx.judge_note(name), 'recipe': {'independent_noise': NOISE, 'independent_shares': list(SHARES), 'mask_norm': MASK_NORM},
@@ -122,8 +123,8 @@ def score(args):
              '| budget | seed | job | model | steps | training min | KID | alignment |', '|---|---|---|---|---|---|---|---|']
     lines += [f"| {r['scale']:g} x | {r['seed']} | {r['job']} | {r['method']} | {r['steps']} | {r['train_minutes']:.1f} | "
               f"{r['kid']:.5f} ± {r['kid_std']:.5f} | {r['alignment']:.4f} |" for r in rows]
-    lines += ['', "E7's goals, paired per seed (mean ± std over seeds):", '', '| budget | comparison | goal | value |', '|---|---|---|---|']
-    lines += [f"| {g['scale']:g} x | {g['comparison']} | {g['goal']} | {fmt(g['mean'], g['std'])} |" for g in goals]
+    lines += ['', "E7's goals, paired per seed (mean ± std over seeds):", '', '| budget | comparison | goal | value | verdict |', '|---|---|---|---|---|']
+    lines += [f"| {g['scale']:g} x | {g['comparison']} | {g['goal']} | {fmt(g['mean'], g['std'])} | {g['verdict']} |" for g in goals]
     lines += ['', f"Scoring {rec['minutes']:.1f} wall minutes. Commands: `python bench/unified_joint_budget.py train --seed S --arm A --scale {args.scale:g}` "
               f"(each arm and seed in its own one-thread process), then `python bench/unified_joint_budget.py score --scale {args.scale:g} --jobs {args.jobs}`."]
     from unified_shares import write_report   # bench/ is on sys.path when this script runs
